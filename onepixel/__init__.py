@@ -1,0 +1,6 @@
+"""onepixel: a reproduction and toolkit of the one-pixel attack (Su, Vargas, Sakurai 2019)."""
+from .attack import AttackResult, OnePixelAttack
+from .evaluator import Evaluator
+
+__all__ = ["OnePixelAttack", "AttackResult", "Evaluator"]
+__version__ = "0.1.0"

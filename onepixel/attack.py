@@ -1,0 +1,260 @@
+"""The one-pixel attack of Su, Vargas and Sakurai (IEEE TEVC 2019): differential evolution,
+batched across images and targets.
+
+Defaults are the paper's: population 400, at most 100 generations, F = 0.5, no crossover,
+coordinates uniform over the image, colours N(128, 127); one-to-one selection; early stop when the
+target probability exceeds 0.9 (targeted) or the true-class probability falls below 0.05
+(non-targeted). Each (seed, image id, target) has its own random stream.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .evaluator import Evaluator, apply_candidates, check_images, check_labels, round_candidates
+
+UNTARGETED = -1
+
+
+def task_rng(seed: int, image_id: int, target: int) -> np.random.Generator:
+    """The random stream of one attack, independent of batch composition and order."""
+    return np.random.default_rng([seed, image_id, target + 1])
+
+
+def distinct_indices(rng: np.random.Generator, popsize: int, count: int = 3) -> np.ndarray:
+    """popsize x count indices, distinct within a row and different from the row index."""
+    excluded = np.arange(popsize)[:, None]
+    out = np.empty((popsize, count), dtype=np.int64)
+    for j in range(count):
+        r = rng.integers(0, popsize - 1 - j, popsize)
+        for e in np.sort(excluded, axis=1).T:  # skip each excluded value, smallest first
+            r += r >= e
+        out[:, j] = r
+        excluded = np.concatenate([excluded, r[:, None]], axis=1)
+    return out
+
+
+def mutate(pop: np.ndarray, rng: np.random.Generator, F: float) -> tuple[np.ndarray, np.ndarray]:
+    """DE/rand/1 without crossover: child_i = x_r1 + F (x_r2 - x_r3). Returns children and indices."""
+    r = distinct_indices(rng, len(pop))
+    return pop[r[:, 0]] + F * (pop[r[:, 1]] - pop[r[:, 2]]), r
+
+
+def clip_to_bounds(pop: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Keep coordinates inside the image and colours in [0, 255] (pop: P x k x 5)."""
+    out = pop.copy()
+    out[..., 0] = out[..., 0].clip(0, width - 1)
+    out[..., 1] = out[..., 1].clip(0, height - 1)
+    out[..., 2:] = out[..., 2:].clip(0, 255)
+    return out
+
+
+def init_population(rng: np.random.Generator, popsize: int, pixels: int, height: int, width: int) -> np.ndarray:
+    """Coordinates uniform over the image; colours N(128, 127) (clipped to 0..255)."""
+    pop = np.empty((popsize, pixels, 5))
+    pop[..., 0] = rng.uniform(-0.5, width - 0.5, (popsize, pixels))
+    pop[..., 1] = rng.uniform(-0.5, height - 0.5, (popsize, pixels))
+    pop[..., 2:] = rng.normal(128, 127, (popsize, pixels, 3))
+    return clip_to_bounds(pop, height, width)
+
+
+def select(parents: np.ndarray, parent_fit: np.ndarray, children: np.ndarray,
+           child_fit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one selection on a fitness to minimise: a child replaces its parent only if strictly better."""
+    better = child_fit < parent_fit
+    return np.where(better[:, None, None], children, parents), np.where(better, child_fit, parent_fit)
+
+
+@dataclass
+class _Task:
+    row: int          # index into the evaluator's images
+    image_id: int
+    label: int
+    target: int       # UNTARGETED for non-targeted attacks
+    rng: np.random.Generator
+    pop: np.ndarray = None
+    fit: np.ndarray = None
+    generations: int = 0
+    evaluations: int = 0
+    seconds: float = 0.0
+    done: bool = False
+
+
+class AttackResult:
+    """One row per attacked (image, target); ``to_pandas()`` gives them as a DataFrame."""
+
+    def __init__(self, rows: list[dict], adversarial: torch.Tensor, params: dict):
+        self.rows, self.adversarial, self.params = rows, adversarial, params
+
+    def to_pandas(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class OnePixelAttack:
+    """Differential-evolution attack changing ``pixels`` pixels (Su et al. 2019).
+
+    ``attack.run(images, labels, targets=None)`` returns an :class:`AttackResult`;
+    ``attack(images, labels)`` returns the adversarial images (float, [0, 1]).
+    ``targeted=True`` with ``targets=None`` attacks every class other than the true one.
+    ``stop_on_flip=True`` stops as soon as the prediction changes (or reaches the target) instead
+    of at the probability thresholds. ``batch_size`` caps the candidates per model call.
+    """
+
+    def __init__(self, model: nn.Module, pixels: int = 1, popsize: int = 400, maxiter: int = 100,
+                 F: float = 0.5, targeted: bool = False, target_threshold: float = 0.9,
+                 true_threshold: float = 0.05, seed: int = 0, batch_size: int | None = None,
+                 device: str | torch.device = "auto", stop_on_flip: bool = False, progress: bool = True):
+        if pixels < 1:
+            raise ValueError(f"pixels must be >= 1, got {pixels}")
+        if popsize < 4:
+            raise ValueError(f"popsize must be >= 4 (mutation needs three others), got {popsize}")
+        if maxiter < 0:
+            raise ValueError(f"maxiter must be >= 0, got {maxiter}")
+        self.model, self.pixels, self.popsize, self.maxiter, self.F = model, pixels, popsize, maxiter, F
+        self.targeted, self.target_threshold, self.true_threshold = targeted, target_threshold, true_threshold
+        self.seed, self.batch_size, self.device = seed, batch_size, device
+        self.stop_on_flip, self.progress = stop_on_flip, progress
+
+    def params(self) -> dict:
+        return {"pixels": self.pixels, "popsize": self.popsize, "maxiter": self.maxiter, "F": self.F,
+                "targeted": self.targeted, "target_threshold": self.target_threshold,
+                "true_threshold": self.true_threshold, "seed": self.seed, "stop_on_flip": self.stop_on_flip}
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, targets=None) -> torch.Tensor:
+        return self.run(images, labels, targets).adversarial
+
+    # fitness is minimised: -p(target) when targeted, p(true) otherwise
+    def _fitness(self, task: _Task, probs: np.ndarray) -> np.ndarray:
+        return -probs[:, task.target] if task.target != UNTARGETED else probs[:, task.label]
+
+    def _stop(self, task: _Task, probs: np.ndarray) -> bool:
+        if task.target != UNTARGETED:
+            if self.stop_on_flip:
+                return bool((probs.argmax(1) == task.target).any())
+            return bool((probs[:, task.target] > self.target_threshold).any())
+        if self.stop_on_flip:
+            return bool((probs.argmax(1) != task.label).any())
+        return bool((probs[:, task.label] < self.true_threshold).any())
+
+    def _tasks(self, labels: torch.Tensor, targets, ids, classes: int) -> list[_Task]:
+        n = len(labels)
+        if targets is None:
+            per_image = [[t for t in range(classes) if t != labels[i]] if self.targeted else [UNTARGETED]
+                         for i in range(n)]
+        else:
+            if not self.targeted:
+                raise ValueError("targets were given but targeted=False")
+            t = torch.as_tensor(targets)
+            t = t[:, None] if t.dim() == 1 else t
+            if t.dim() != 2 or len(t) != n:
+                raise ValueError(f"targets must be N or N x T with N = {n} images, got shape {tuple(t.shape)}")
+            check_labels(t.reshape(-1), t.numel(), classes, "targets")
+            if (t == labels[:, None]).any():
+                bad = torch.nonzero((t == labels[:, None]).any(1)).flatten().tolist()
+                raise ValueError(f"targets equal the true labels for images {bad[:10]}")
+            per_image = t.tolist()
+        return [_Task(i, int(ids[i]), int(labels[i]), tg, task_rng(self.seed, int(ids[i]), tg))
+                for i in range(n) for tg in per_image[i]]
+
+    def run(self, images: torch.Tensor, labels: torch.Tensor, targets=None, ids=None) -> AttackResult:
+        """Attack each image (and target). ``ids`` name the images for the random streams
+        (default 0..N-1); pass dataset indices so results do not depend on the batch."""
+        check_images(images)
+        labels = torch.as_tensor(labels).long().cpu()
+        ids = torch.arange(len(images)) if ids is None else torch.as_tensor(ids)
+        if len(ids) != len(images):
+            raise ValueError(f"ids must have one entry per image ({len(images)}), got {len(ids)}")
+        ev = Evaluator(self.model, images, self.batch_size, self.device)
+        h, w = ev.height, ev.width
+        t_start = time.perf_counter()
+        clean = ev.clean_probs(torch.arange(len(images))).numpy() if len(images) else np.zeros((0, 0))
+        classes = clean.shape[1]
+        check_labels(labels, len(images), classes)
+        tasks = self._tasks(labels, targets, ids, classes)
+        clean_seconds, charged = (time.perf_counter() - t_start) / max(len(images), 1), set()
+        for t in tasks:  # each image's clean evaluation is charged to its first attack
+            if t.row not in charged:
+                t.evaluations, t.seconds = 1, clean_seconds
+                charged.add(t.row)
+            t.pop = init_population(t.rng, self.popsize, self.pixels, h, w)
+
+        bar = tqdm(total=len(tasks), desc=f"DE {self.pixels}px", disable=not self.progress or None,
+                   leave=False, unit="attack")
+        # generation 0 evaluates the initial population; later generations the children
+        for gen in range(self.maxiter + 1):
+            active = [t for t in tasks if not t.done]
+            if not active:
+                break
+            t0 = time.perf_counter()
+            if gen == 0:
+                cands = [t.pop for t in active]
+            else:
+                cands = [clip_to_bounds(mutate(t.pop, t.rng, self.F)[0], h, w) for t in active]
+            idx = torch.tensor(np.repeat([t.row for t in active], self.popsize))
+            probs = ev.probs(idx, torch.from_numpy(np.concatenate(cands))).numpy()
+            share = (time.perf_counter() - t0) / len(active)
+            for i, t in enumerate(active):
+                p = probs[i * self.popsize:(i + 1) * self.popsize]
+                fit = self._fitness(t, p)
+                if gen == 0:
+                    t.fit = fit
+                else:
+                    t.pop, t.fit = select(t.pop, t.fit, cands[i], fit)
+                    t.generations = gen
+                t.evaluations += self.popsize
+                t.seconds += share
+                if self._stop(t, p) or gen == self.maxiter:
+                    t.done = True
+                    bar.update()
+        bar.close()
+        return self._finish(ev, tasks, images, clean, time.perf_counter() - t_start)
+
+    def _finish(self, ev: Evaluator, tasks: list[_Task], images: torch.Tensor, clean: np.ndarray,
+                seconds: float) -> AttackResult:
+        """Quantise each best candidate, re-check it with one more (counted) evaluation, build rows."""
+        adversarial = ev.images.clone().cpu()
+        if not tasks:
+            return AttackResult([], adversarial, self.params())
+        t0 = time.perf_counter()
+        best = torch.from_numpy(np.stack([t.pop[t.fit.argmin()] for t in tasks]))
+        best = round_candidates(best, ev.height, ev.width)
+        rows_idx = torch.tensor([t.row for t in tasks])
+        probs = ev.probs(rows_idx, best).numpy()
+        share = (time.perf_counter() - t0) / len(tasks)
+        rows = []
+        for i, t in enumerate(tasks):
+            p, cand = probs[i], best[i]
+            adv_class = int(p.argmax())
+            success = adv_class == t.target if t.target != UNTARGETED else adv_class != t.label
+            before = (ev.images[t.row, :, cand[:, 1], cand[:, 0]].cpu() * 255).round()
+            distortion = (cand[:, 2:5].T.float() - before).abs().mean().item()
+            row = {"image": t.image_id, "label": t.label, "target": t.target, "success": bool(success),
+                   "evaluations": t.evaluations + 1, "generations": t.generations,
+                   "adv_class": adv_class, "adv_prob": float(p[adv_class]),
+                   "true_prob": float(p[t.label]),
+                   "target_prob": float(p[t.target]) if t.target != UNTARGETED else np.nan,
+                   "clean_class": int(clean[t.row].argmax()), "clean_prob": float(clean[t.row, t.label]),
+                   "distortion": distortion, "seconds": t.seconds + share}
+            row.update(dict(zip("xyrgb", cand[0].tolist())))
+            row["perturbation"] = json.dumps(cand.tolist())
+            rows.append(row)
+        # adversarial images: the successful candidate of each image's first successful task
+        first = {}
+        for i, t in enumerate(tasks):
+            if rows[i]["success"] and t.row not in first:
+                first[t.row] = i
+        if first:
+            order = list(first)
+            adversarial[order] = apply_candidates(ev.images, torch.tensor(order, device=ev.device),
+                                                  best[[first[r] for r in order]].to(ev.device)).cpu()
+        return AttackResult(rows, adversarial, self.params())

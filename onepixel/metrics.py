@@ -1,0 +1,63 @@
+"""The paper's metrics, computed from attack rows (one per image and target, see
+:meth:`onepixel.OnePixelAttack.run`). Every rate comes with its denominator and a Wilson interval.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (0, 1 when n = 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rate(success: pd.Series) -> dict:
+    """Success rate with its denominator and 95% Wilson interval."""
+    k, n = int(success.sum()), int(len(success))
+    lo, hi = wilson_interval(k, n)
+    return {"rate": k / n if n else float("nan"), "successes": k, "n": n, "ci_low": lo, "ci_high": hi}
+
+
+def confidence(rows: pd.DataFrame) -> float:
+    """Mean probability of the adversarial class over successful attacks."""
+    ok = rows[rows.success]
+    return float(ok.adv_prob.mean()) if len(ok) else float("nan")
+
+
+def derived_untargeted(targeted: pd.DataFrame) -> pd.DataFrame:
+    """Per image: non-targeted success as the paper derives it on CIFAR-10 (any of its targeted
+    attacks succeeds), with the confidence of its most confident successful attack."""
+    def per_image(g: pd.DataFrame) -> pd.Series:
+        ok = g[g.success]
+        return pd.Series({"label": g.label.iloc[0], "success": len(ok) > 0,
+                          "adv_prob": ok.adv_prob.max() if len(ok) else np.nan,
+                          "targets_reached": len(ok), "evaluations": g.evaluations.sum()})
+    return targeted.groupby("image").apply(per_image, include_groups=False).reset_index()
+
+
+def targets_reached(targeted: pd.DataFrame) -> pd.Series:
+    """Number of target classes reached per image."""
+    return targeted.groupby("image").success.sum()
+
+
+def success_matrix(rows: pd.DataFrame, classes: int, field: str = "success") -> pd.DataFrame:
+    """Original x target success rate (rows: true class, columns: target; NaN on the diagonal)."""
+    m = rows.pivot_table(index="label", columns="target", values=field, aggfunc="mean")
+    return m.reindex(index=range(classes), columns=range(classes)).astype(float)
+
+
+def summary(rows: pd.DataFrame) -> dict:
+    """Success rate, confidence, mean evaluations and distortion of one set of attack rows."""
+    out = rate(rows.success)
+    out.update(confidence=confidence(rows), evaluations=float(rows.evaluations.mean()),
+               distortion=float(rows[rows.success].distortion.mean()) if "distortion" in rows else float("nan"))
+    return out

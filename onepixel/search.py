@@ -1,0 +1,159 @@
+"""Ground truth and baselines for one-pixel attacks, all through the shared :class:`Evaluator`.
+
+- :func:`exhaustive_search`: every pixel position x every colour of a grid over the RGB cube
+  (by default its 8 corners: 1024 x 8 = 8,192 candidates per CIFAR-10 image).
+- :func:`random_search`: uniformly random one-pixel candidates (the paper's Table VII baseline).
+- :func:`single_pixel_search`: random pixels set to cube corners (foolbox's SinglePixelAttack idea).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .attack import task_rng
+from .evaluator import Evaluator, check_images, check_labels
+
+
+def colour_grid(levels: int = 2) -> torch.Tensor:
+    """``levels``^3 colours evenly spaced over 0..255 per channel (levels=2: the 8 cube corners)."""
+    if levels < 2:
+        raise ValueError(f"levels must be >= 2, got {levels}")
+    values = np.linspace(0, 255, levels).round().astype(np.int64)
+    return torch.tensor(list(itertools.product(values, repeat=3)))
+
+
+@dataclass
+class SearchResult:
+    """Per image and class: the best probability reached and where (x, y, r, g, b).
+
+    ``best_prob[i, c]``: highest p(c) over all candidates; ``best_candidate[i, c]`` reaches it.
+    ``reach_prob[i, c]``: highest p(c) among candidates predicted as c (0 where none is), so
+    ``reach_prob > 0`` says whether a targeted attack towards c can succeed.
+    ``pixel_map[i, y, x]``: highest probability of any class other than the true one over the
+    colours tried at that pixel (the vulnerability map). ``evaluations`` per image.
+    """
+
+    labels: torch.Tensor
+    best_prob: torch.Tensor
+    best_candidate: torch.Tensor
+    reach_prob: torch.Tensor
+    pixel_map: torch.Tensor
+    evaluations: torch.Tensor
+    ids: torch.Tensor
+
+    @property
+    def reachable(self) -> torch.Tensor:
+        """Boolean N x classes: some candidate makes the class the prediction (true class excluded)."""
+        r = self.reach_prob > 0
+        r[torch.arange(len(r)), self.labels] = False
+        return r
+
+    @property
+    def success(self) -> torch.Tensor:
+        """Non-targeted success per image: some candidate changes the prediction."""
+        return self.reachable.any(1)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per (image, class other than the true one)."""
+        rows = []
+        for i in range(len(self.labels)):
+            for c in range(self.best_prob.shape[1]):
+                if c == self.labels[i]:
+                    continue
+                x, y, r, g, b = self.best_candidate[i, c].tolist()
+                rows.append({"image": int(self.ids[i]), "label": int(self.labels[i]), "target": c,
+                             "success": bool(self.reach_prob[i, c] > 0), "best_prob": float(self.best_prob[i, c]),
+                             "reach_prob": float(self.reach_prob[i, c]), "x": x, "y": y, "r": r, "g": g, "b": b,
+                             "evaluations": int(self.evaluations[i])})
+        return pd.DataFrame(rows)
+
+
+def exhaustive_search(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, levels: int = 2,
+                      batch_size: int | None = None, device: str | torch.device = "auto",
+                      ids=None, progress: bool = True) -> SearchResult:
+    """Evaluate every pixel with every colour of ``colour_grid(levels)``; keep the best per class."""
+    check_images(images)
+    labels = torch.as_tensor(labels).long().cpu()
+    ev = Evaluator(model, images, batch_size, device)
+    h, w = ev.height, ev.width
+    colours = colour_grid(levels)
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    pos = torch.stack([xs.flatten(), ys.flatten()], 1)  # (H*W, 2), row-major
+    cands = torch.cat([pos.repeat_interleave(len(colours), 0), colours.repeat(h * w, 1)], 1)[:, None, :]
+    n, m = len(images), len(cands)
+    out = None
+    for i in tqdm(range(n), desc="exhaustive", disable=not progress or None, leave=False):
+        probs = ev.probs(torch.full((m,), i), cands)
+        if out is None:
+            c = probs.shape[1]
+            check_labels(labels, n, c)
+            out = dict(best_prob=torch.zeros(n, c), best_candidate=torch.zeros(n, c, 5, dtype=torch.long),
+                       reach_prob=torch.zeros(n, c), pixel_map=torch.zeros(n, h, w))
+        best, where = probs.max(0)
+        out["best_prob"][i], out["best_candidate"][i] = best, cands[where, 0]
+        pred = probs.argmax(1)
+        own = probs.gather(1, pred[:, None])[:, 0]
+        out["reach_prob"][i].scatter_reduce_(0, pred, own, reduce="amax")
+        other = probs.clone()
+        other[:, labels[i]] = -1
+        out["pixel_map"][i] = other.max(1).values.view(h * w, len(colours)).max(1).values.view(h, w)
+    if out is None:
+        raise ValueError("exhaustive_search needs at least one image")
+    ids = torch.arange(n) if ids is None else torch.as_tensor(ids)
+    return SearchResult(labels, ids=ids, evaluations=torch.full((n,), m), **out)
+
+
+def _sampled_search(model, images, labels, budget, sampler, batch_size, device, seed, ids, name) -> pd.DataFrame:
+    """Try ``budget`` candidates per image from ``sampler(rng, budget, h, w)``; stop at the first flip."""
+    check_images(images)
+    labels = torch.as_tensor(labels).long().cpu()
+    ids = torch.arange(len(images)) if ids is None else torch.as_tensor(ids)
+    ev = Evaluator(model, images, batch_size, device)
+    rows = []
+    for i in range(len(images)):
+        cands = torch.from_numpy(sampler(task_rng(seed, int(ids[i]), -1), budget, ev.height, ev.width))
+        probs = ev.probs(torch.full((budget,), i), cands)
+        if i == 0:
+            check_labels(labels, len(images), probs.shape[1])
+        flipped = torch.nonzero(probs.argmax(1) != labels[i]).flatten()
+        # success at the first flip, in sampling order; evaluations up to and including it
+        k = int(flipped[0]) if len(flipped) else int(probs[:, labels[i]].argmin())
+        p = probs[k]
+        x, y, r, g, b = cands[k, 0].round().long().tolist()
+        rows.append({"image": int(ids[i]), "label": int(labels[i]), "target": -1, "method": name,
+                     "success": bool(len(flipped)), "evaluations": k + 1 if len(flipped) else budget,
+                     "adv_class": int(p.argmax()), "adv_prob": float(p.max()), "true_prob": float(p[labels[i]]),
+                     "x": x, "y": y, "r": r, "g": g, "b": b})
+    return pd.DataFrame(rows)
+
+
+def _uniform_candidates(rng: np.random.Generator, n: int, h: int, w: int) -> np.ndarray:
+    return np.stack([rng.integers(0, w, n), rng.integers(0, h, n), rng.integers(0, 256, n),
+                     rng.integers(0, 256, n), rng.integers(0, 256, n)], 1)[:, None, :]
+
+
+def _corner_candidates(rng: np.random.Generator, n: int, h: int, w: int) -> np.ndarray:
+    corners = 255 * rng.integers(0, 2, (n, 3))
+    return np.concatenate([rng.integers(0, w, (n, 1)), rng.integers(0, h, (n, 1)), corners], 1)[:, None, :]
+
+
+def random_search(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, budget: int = 100,
+                  batch_size: int | None = None, device: str | torch.device = "auto", seed: int = 0,
+                  ids=None) -> pd.DataFrame:
+    """Non-targeted random search: ``budget`` uniformly random one-pixel candidates per image."""
+    return _sampled_search(model, images, labels, budget, _uniform_candidates, batch_size, device, seed, ids,
+                           "random")
+
+
+def single_pixel_search(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, budget: int = 100,
+                        batch_size: int | None = None, device: str | torch.device = "auto", seed: int = 0,
+                        ids=None) -> pd.DataFrame:
+    """SinglePixel-style baseline: random pixels set to random corners of the RGB cube."""
+    return _sampled_search(model, images, labels, budget, _corner_candidates, batch_size, device, seed, ids,
+                           "single_pixel")

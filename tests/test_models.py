@@ -1,0 +1,77 @@
+import json
+
+import pytest
+import torch
+
+from onepixel.data import load_cifar10, load_imagenet
+from onepixel.models import (ARCHITECTURES, TRAINED_HERE, WEIGHTS_DIR, Normalize, WeightsError, load_pretrained,
+                             load_state, parameter_count)
+from onepixel.train import accuracy
+
+from .conftest import shared_or_skip
+
+PARAMETERS = {"allconv": 1_370_986, "nin": 968_394, "vgg16": 19_986_378, "resnet20": 269_722, "resnet56": 853_018}
+
+
+@pytest.mark.parametrize("name", ["allconv", "nin", "vgg16", "resnet20", "resnet56"])
+def test_cifar_architectures(name):
+    model = ARCHITECTURES[name]().eval()
+    assert isinstance(model[0], Normalize), "models normalise their own [0, 1] input"
+    assert parameter_count(model) == PARAMETERS[name]
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_normalize_caffe_bgr():
+    n = Normalize((0.5, 0.25, 0.0), (1 / 255,) * 3, bgr=True)
+    x = torch.tensor([1.0, 0.5, 0.25]).view(1, 3, 1, 1)
+    assert n(x).flatten().tolist() == pytest.approx([63.75, 63.75, 127.5])
+
+
+def test_corrupt_and_mismatched_weights(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    from onepixel.models import _load_file
+    with pytest.raises(WeightsError, match="cannot read"):
+        _load_file(bad)
+    model = ARCHITECTURES["allconv"]()
+    state = ARCHITECTURES["nin"]().state_dict()
+    with pytest.raises(WeightsError, match="does not fit"):
+        load_state(model, state, bad)
+    state = model.state_dict()
+    state["1.weight"] = torch.zeros(96, 3, 5, 5)
+    with pytest.raises(WeightsError, match="shape"):
+        load_state(model, state, bad)
+    state = ARCHITECTURES["allconv"]().state_dict()
+    state["1.weight"][0, 0, 0, 0] = float("nan")
+    with pytest.raises(WeightsError, match="NaN"):
+        load_state(model, state, bad)
+    with pytest.raises(ValueError, match="unknown model"):
+        load_pretrained("lenet")
+
+
+def test_resnet20_reproduces_published_accuracy():
+    shared_or_skip("models")
+    data = load_cifar10("test").subset(range(1000))
+    assert accuracy(load_pretrained("resnet20"), data) == pytest.approx(0.915, abs=1e-9)
+
+
+@pytest.mark.parametrize("name,expected", [("squeezenet1_0", 0.715), ("efficientnet_lite0", 0.827)])
+def test_imagenet_models_reproduce_expected_top1(name, expected):
+    shared_or_skip("imagenet-val-1300")
+    size = 227 if name == "squeezenet1_0" else 224
+    data = load_imagenet("val1300", size=size)
+    assert accuracy(load_pretrained(name), data, batch_size=50) == pytest.approx(expected, abs=0.0005)
+
+
+@pytest.mark.parametrize("name", TRAINED_HERE)
+def test_trained_weights_reach_85_percent(name):
+    if not (WEIGHTS_DIR / f"{name}.pt").exists():
+        pytest.skip(f"{name} has not been trained yet (onepixel train --model {name})")
+    shared_or_skip("cifar10")
+    meta = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
+    model = load_pretrained(name)
+    assert model.weights_digest == meta["weights_sha256"]
+    acc = accuracy(model, load_cifar10("test"))
+    assert acc == pytest.approx(meta["test_accuracy_stored_fp16"], abs=2e-4)
+    assert acc >= 0.85

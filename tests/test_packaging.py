@@ -1,0 +1,34 @@
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pinned(specs):
+    out = {}
+    for s in specs:
+        name, version = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", s.strip()).groups()
+        out[name.lower().replace("_", "-")] = version
+    return out
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        deps += extra
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert pinned(p for p in pip if not p.startswith("-e")) == pinned(deps)
+    assert "python=3.11" in env["dependencies"]
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^(make \w+)$", readme, flags=re.M)
+    assert commands[:2] == ["make book", "make test"]
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith(("#", "set", "cd"))]
+    assert ci == ["make test"]

@@ -1,0 +1,53 @@
+import csv
+
+import torch
+
+from onepixel.data import CIFAR10_CLASSES, ImageDataset
+from onepixel.train import TrainConfig, augment, export, train
+
+
+def toy_dataset(n: int, seed: int) -> ImageDataset:
+    """Two easy classes: reddish vs bluish images."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 2, (n,), generator=g)
+    images = (torch.rand(n, 3, 32, 32, generator=g) * 100).to(torch.uint8)
+    images[labels == 0, 0] += 150
+    images[labels == 1, 2] += 150
+    return ImageDataset(images, labels, CIFAR10_CLASSES, torch.arange(n), "toy", "toy")
+
+
+CFG = TrainConfig(model="allconv", epochs=2, batch_size=32, lr=0.05, seed=1)
+
+
+def test_training_loss_falls(tmp_path):
+    train(CFG, tmp_path, toy_dataset(128, 0), toy_dataset(64, 1))
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[1]["loss"]) < float(rows[0]["loss"])
+    assert all(float(r["seconds"]) > 0 for r in rows)
+
+
+def test_resume_gives_identical_weights(tmp_path):
+    data, test = toy_dataset(128, 0), toy_dataset(64, 1)
+    straight = train(CFG, tmp_path / "a", data, test).state_dict()
+    train(CFG, tmp_path / "b", data, test, stop_after=1)  # killed after epoch 1
+    resumed = train(CFG, tmp_path / "b", data, test).state_dict()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    assert len(list(csv.DictReader(open(tmp_path / "b" / "log.csv")))) == 2
+
+
+def test_export_measures_what_is_stored(tmp_path):
+    data, test = toy_dataset(64, 0), toy_dataset(64, 1)
+    cfg = TrainConfig(model="allconv", epochs=1, batch_size=32, seed=1)
+    model = train(cfg, tmp_path, data, test)
+    meta = export(model, cfg, tmp_path, test, weights_dir=tmp_path / "w")
+    assert (tmp_path / "w" / "allconv.pt").exists()
+    assert 0 <= meta["test_accuracy_stored_fp16"] <= 1 and meta["epochs"] == 1
+
+
+def test_augment_keeps_content():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    out = augment(x, g, pad=0)  # without padding only flips remain
+    for a, b in zip(out, x.float() / 255):
+        assert torch.equal(a, b) or torch.equal(a, b.flip(2))
