@@ -108,12 +108,14 @@ class OnePixelAttack:
     ``targeted=True`` with ``targets=None`` attacks every class other than the true one.
     ``stop_on_flip=True`` stops as soon as the prediction changes (or reaches the target) instead
     of at the probability thresholds. ``batch_size`` caps the candidates per model call.
+    ``incremental=False`` turns off incremental inference (see :class:`onepixel.Evaluator`).
     """
 
     def __init__(self, model: nn.Module, pixels: int = 1, popsize: int = 400, maxiter: int = 100,
                  F: float = 0.5, targeted: bool = False, target_threshold: float = 0.9,
                  true_threshold: float = 0.05, seed: int = 0, batch_size: int | None = None,
-                 device: str | torch.device = "auto", stop_on_flip: bool = False, progress: bool = True):
+                 device: str | torch.device = "auto", stop_on_flip: bool = False, progress: bool = True,
+                 incremental: bool | str = "auto"):
         if pixels < 1:
             raise ValueError(f"pixels must be >= 1, got {pixels}")
         if popsize < 4:
@@ -123,12 +125,13 @@ class OnePixelAttack:
         self.model, self.pixels, self.popsize, self.maxiter, self.F = model, pixels, popsize, maxiter, F
         self.targeted, self.target_threshold, self.true_threshold = targeted, target_threshold, true_threshold
         self.seed, self.batch_size, self.device = seed, batch_size, device
-        self.stop_on_flip, self.progress = stop_on_flip, progress
+        self.stop_on_flip, self.progress, self.incremental = stop_on_flip, progress, incremental
 
     def params(self) -> dict:
         return {"pixels": self.pixels, "popsize": self.popsize, "maxiter": self.maxiter, "F": self.F,
                 "targeted": self.targeted, "target_threshold": self.target_threshold,
-                "true_threshold": self.true_threshold, "seed": self.seed, "stop_on_flip": self.stop_on_flip}
+                "true_threshold": self.true_threshold, "seed": self.seed, "stop_on_flip": self.stop_on_flip,
+                "incremental": self.incremental}
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, targets=None) -> torch.Tensor:
         return self.run(images, labels, targets).adversarial
@@ -174,7 +177,7 @@ class OnePixelAttack:
         ids = torch.arange(len(images)) if ids is None else torch.as_tensor(ids)
         if len(ids) != len(images):
             raise ValueError(f"ids must have one entry per image ({len(images)}), got {len(ids)}")
-        ev = Evaluator(self.model, images, self.batch_size, self.device)
+        ev = Evaluator(self.model, images, self.batch_size, self.device, self.incremental)
         h, w = ev.height, ev.width
         t_start = time.perf_counter()
         clean = ev.clean_probs(torch.arange(len(images))).numpy() if len(images) else np.zeros((0, 0))

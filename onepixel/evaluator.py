@@ -57,11 +57,13 @@ class Evaluator:
 
     ``images`` (N x 3 x H x W, float [0, 1]) are quantised to uint8 once. ``probs(idx, cand)``
     evaluates candidate ``cand[m]`` on image ``idx[m]`` in chunks of ``batch_size`` and adds the
-    number of candidates to ``evaluations``.
+    number of candidates to ``evaluations``. ``incremental`` ("auto", True or False) uses the
+    backend of :mod:`onepixel.incremental`, which recomputes only what the changed pixels reach;
+    "auto" falls back to dense forwards for models it cannot carry.
     """
 
     def __init__(self, model: nn.Module, images: torch.Tensor, batch_size: int | None = None,
-                 device: str | torch.device = "auto"):
+                 device: str | torch.device = "auto", incremental: bool | str = "auto"):
         check_images(images)
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device, memory_format=torch.channels_last)
@@ -70,11 +72,22 @@ class Evaluator:
         self.batch_size = batch_size or (4096 if self.device.type == "cuda" else 400)
         self.evaluations = 0
         self.classes = 0  # known after the first model call
+        self.backend = None
+        if incremental:
+            from .incremental import IncrementalBackend, UnsupportedModel
+
+            try:
+                self.backend = IncrementalBackend(self.model, self.images)
+            except UnsupportedModel:
+                if incremental is True:
+                    raise
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.model(x.contiguous(memory_format=torch.channels_last))
-        if logits.dim() != 2 or logits.shape[0] != len(x):
-            raise ValueError(f"model output must be N x classes, got {tuple(logits.shape)} for {len(x)} images")
+        return self._check(self.model(x.contiguous(memory_format=torch.channels_last)), len(x))
+
+    def _check(self, logits: torch.Tensor, n: int) -> torch.Tensor:
+        if logits.dim() != 2 or logits.shape[0] != n:
+            raise ValueError(f"model output must be N x classes, got {tuple(logits.shape)} for {n} images")
         if not torch.isfinite(logits).all():
             raise ValueError("model output contains NaN or infinite values")
         self.classes = logits.shape[1]
@@ -88,7 +101,13 @@ class Evaluator:
         out = []
         for s in range(0, len(image_idx), self.batch_size):
             idx, cand = image_idx[s:s + self.batch_size], candidates[s:s + self.batch_size]
-            logits = self._forward(apply_candidates(self.images, idx, cand))
+            if self.backend is None:
+                logits = self._forward(apply_candidates(self.images, idx, cand))
+            else:
+                logits, clash = self.backend.logits(idx, cand)
+                logits = self._check(logits, len(idx))
+                if clash.any():  # k-pixel candidates whose pixels interact: dense forward
+                    logits[clash] = self._forward(apply_candidates(self.images, idx[clash], cand[clash]))
             out.append(logits.float().softmax(1).cpu())
             self.evaluations += len(idx)
         return torch.cat(out) if out else torch.empty(0, self.classes)

