@@ -18,8 +18,11 @@ never meet before the cutoff, and densely otherwise.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import operator
+import os
 import time
 from dataclasses import dataclass
 
@@ -255,12 +258,25 @@ class IncrementalBackend:
         if self.limit <= 1:
             raise UnsupportedModel(f"{type(model).__name__}: the first layer cannot be carried incrementally")
         self.clean = self._clean_maps()
-        if cutoff is None:
-            key = (id(model), str(self.device), self.height, self.width, torch.get_num_threads())
-            if key not in self._cutoff_cache:
-                self._cutoff_cache[key] = self.tune(probe)[0]
-            cutoff = self._cutoff_cache[key]
-        self.cutoff = cutoff
+        self.cutoff = self._tuned_cutoff(probe) if cutoff is None else cutoff
+
+    def _tuned_cutoff(self, probe: int) -> int:
+        """The measured best cutoff, remembered per graph, input size, device and thread count
+        (in memory and in the cache folder, so each machine measures once)."""
+        from .data import cache_dir
+
+        key = hashlib.sha256(f"{self.gm.graph}|{tuple(self.images.shape[1:])}|{self.device.type}|"
+                             f"{torch.get_num_threads()}|{torch.__version__}|{probe}".encode()).hexdigest()[:20]
+        if key not in self._cutoff_cache:
+            path = cache_dir() / "incremental-cutoffs.json"
+            stored = json.loads(path.read_text()) if path.exists() else {}
+            if key not in stored:
+                stored[key] = self.tune(probe)[0]
+                tmp = path.with_name(f".{path.name}.{os.getpid()}")
+                tmp.write_text(json.dumps(stored))
+                os.replace(tmp, path)
+            self._cutoff_cache[key] = stored[key]
+        return self._cutoff_cache[key]
 
     def _plan(self) -> None:
         """Classify nodes; ``limit`` is the first node that cannot be carried as a window."""

@@ -1,0 +1,192 @@
+"""Side-by-side benchmark: this engine (incremental and dense) against torchattacks' OnePixel,
+ART's PixelAttack, a SciPy ``differential_evolution`` reference with the paper's settings, and the
+model's own dense forward throughput, on the same model, images and evaluation budget.
+
+Every method's evaluations are counted by a wrapper around the model (or by the Evaluator for the
+methods that use it), and every success is re-checked on the uint8-quantised adversarial image.
+Peers are optional (``pip install -e .[bench]``); a missing one is reported, not fatal.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .attack import OnePixelAttack, init_population, task_rng
+from .evaluator import Evaluator, resolve_device
+
+
+class CountingModel(nn.Module):
+    """Counts the images the wrapped model classifies."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model, self.seen = model, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen += len(x)
+        return self.model(x)
+
+
+@torch.inference_mode()
+def flipped(model: nn.Module, adversarial: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """Non-targeted success on the uint8-quantised images."""
+    x = (adversarial.clamp(0, 1) * 255).round() / 255
+    return (model(x).argmax(1).cpu() != labels.cpu()).numpy()
+
+
+def dense_limit(model: nn.Module, images: torch.Tensor, batch: int = 400, repeats: int = 3) -> dict:
+    """The model's own forward throughput on ``batch`` copies (channels_last, inference mode)."""
+    x = images[torch.arange(batch) % len(images)].contiguous(memory_format=torch.channels_last)
+    model = model.to(memory_format=torch.channels_last)
+    best = float("inf")
+    with torch.inference_mode():
+        model(x[:8])
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(x)
+            best = min(best, time.perf_counter() - t0)
+    return {"method": "dense forward (limit)", "evaluations": batch, "seconds": best}
+
+
+def run_ours(model, images, labels, maxiter, incremental, device) -> dict:
+    attack = OnePixelAttack(model, maxiter=maxiter, stop_on_flip=True, incremental=incremental, device=device,
+                            progress=False)
+    Evaluator(model, images[:1], device=device, incremental=incremental)  # tune the cutoff outside the timing
+    t0 = time.perf_counter()
+    df = attack.run(images, labels).to_pandas()
+    return {"method": f"onepixel ({'incremental' if incremental else 'dense'})",
+            "evaluations": int(df.evaluations.sum()), "seconds": time.perf_counter() - t0,
+            "success": float(df.success.mean())}
+
+
+def run_torchattacks(model, images, labels, maxiter, device) -> dict:
+    import torchattacks
+
+    counting = CountingModel(model)
+    attack = torchattacks.OnePixel(counting, pixels=1, steps=maxiter, popsize=400, inf_batch=400)
+    t0 = time.perf_counter()
+    adv = attack(images.to(device), labels.to(device))
+    seconds = time.perf_counter() - t0
+    return {"method": f"torchattacks {torchattacks.__version__} OnePixel", "evaluations": counting.seen,
+            "seconds": seconds, "success": float(flipped(model, adv, labels).mean())}
+
+
+def run_art(model, images, labels, maxiter, device) -> dict:
+    import art
+    from art.attacks.evasion import PixelAttack
+    from art.estimators.classification import PyTorchClassifier
+
+    counting = CountingModel(model)
+    clf = PyTorchClassifier(counting, nn.CrossEntropyLoss(), input_shape=tuple(images.shape[1:]),
+                            nb_classes=int(model(images[:1].to(device)).shape[1]), clip_values=(0.0, 1.0),
+                            device_type="gpu" if resolve_device(device).type == "cuda" else "cpu")
+    attack = PixelAttack(clf, th=None, es=1, max_iter=maxiter, targeted=False, verbose=False)
+    counting.seen = 0
+    t0 = time.perf_counter()
+    adv = attack.generate(images.cpu().numpy(), labels.cpu().numpy())
+    seconds = time.perf_counter() - t0
+    return {"method": f"ART {art.__version__} PixelAttack (DE)", "evaluations": counting.seen, "seconds": seconds,
+            "success": float(flipped(model, torch.from_numpy(adv).to(device), labels).mean())}
+
+
+def run_scipy(model, images, labels, maxiter, device, seed: int = 0) -> dict:
+    """SciPy's differential_evolution with the paper's settings: population 400 (given as the
+    initial array: coordinates uniform, colours N(128, 127)), F = 0.5, crossover off
+    (recombination 1), vectorised fitness through the dense Evaluator, stop at the first flip."""
+    import scipy
+    from scipy.optimize import differential_evolution
+
+    ev = Evaluator(model, images, device=device, incremental=False)
+    h, w = ev.height, ev.width
+    bounds = [(0, w - 1), (0, h - 1), (0, 255), (0, 255), (0, 255)]
+    success = []
+    t0 = time.perf_counter()
+    for i in range(len(images)):
+        label = int(labels[i])
+        state = {"flip": False}
+
+        def fitness(x: np.ndarray) -> np.ndarray:  # x: 5 x S
+            probs = ev.probs(torch.full((x.shape[1],), i), torch.from_numpy(x.T.copy())[:, None, :])
+            state["flip"] |= bool((probs.argmax(1) != label).any())
+            return probs[:, label].numpy()
+
+        init = init_population(task_rng(seed, i, -1), 400, 1, h, w)[:, 0]
+        differential_evolution(fitness, bounds, strategy="rand1bin", maxiter=maxiter, mutation=0.5,
+                               recombination=1.0, init=init, polish=False, vectorized=True, updating="deferred",
+                               seed=seed + i, callback=lambda *a, **k: state["flip"], tol=0, atol=0)
+        success.append(state["flip"])
+    return {"method": f"SciPy {scipy.__version__} differential_evolution (reference)",
+            "evaluations": ev.evaluations, "seconds": time.perf_counter() - t0, "success": float(np.mean(success))}
+
+
+def benchmark(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, maxiter: int = 10,
+              device: str = "auto", peers: bool = True) -> pd.DataFrame:
+    """Run every method on the same images with the same budget; one row per method."""
+    device = str(resolve_device(device))
+    model = model.eval().to(device)
+    images, labels = images.to(device), labels.to(device)
+    rows = [dense_limit(model, images), run_ours(model, images, labels, maxiter, True, device),
+            run_ours(model, images, labels, maxiter, False, device)]
+    if peers:
+        for peer in (run_torchattacks, run_art, run_scipy):
+            try:
+                rows.append(peer(model, images, labels, maxiter, device))
+            except ImportError as e:
+                rows.append({"method": peer.__name__, "error": f"not installed ({e.name}); pip install -e .[bench]"})
+    df = pd.DataFrame(rows)
+    df["evals_per_s"] = df.evaluations / df.seconds
+    ours = df.loc[df.method == "onepixel (incremental)", "evals_per_s"].iloc[0]
+    df["ours_incremental_x"] = ours / df.evals_per_s
+    return df
+
+
+def environment() -> dict:
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or
+            platform.machine(), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def incremental_speedups(models: dict[str, tuple[nn.Module, torch.Tensor]], popsize: int = 400,
+                         repeats: int = 3) -> pd.DataFrame:
+    """Candidates/s of the dense forward and of the incremental path, per model, at population size."""
+    from .evaluator import apply_candidates
+    from .incremental import IncrementalBackend
+
+    rows = []
+    for name, (model, images) in models.items():
+        model = model.eval()
+        backend = IncrementalBackend(model, images)
+        g = torch.Generator().manual_seed(0)
+        h, w = images.shape[-2:]
+        cand = torch.stack([torch.randint(0, w, (popsize,), generator=g), torch.randint(0, h, (popsize,), generator=g),
+                            *torch.randint(0, 256, (3, popsize), generator=g)], 1)[:, None].to(images.device)
+        idx = (torch.arange(popsize) % len(images)).to(images.device)
+        times = {"dense": float("inf"), "incremental": float("inf")}
+        with torch.inference_mode():
+            x = apply_candidates(images, idx, cand).contiguous(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                dense = model(x)
+                times["dense"] = min(times["dense"], time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                inc, _ = backend.logits(idx, cand)
+                times["incremental"] = min(times["incremental"], time.perf_counter() - t0)
+        err = (inc.softmax(1) - dense.softmax(1)).abs().max().item()
+        rows.append({"model": name, "input": f"{h}x{w}", "dense_per_s": popsize / times["dense"],
+                     "incremental_per_s": popsize / times["incremental"],
+                     "speedup": times["dense"] / times["incremental"], "cutoff": backend.cutoff,
+                     "cutoff_node": backend.nodes[backend.cutoff - 1].name, "max_prob_diff": err})
+    return pd.DataFrame(rows)
+
+
+def write_json(df: pd.DataFrame, path: Path, **meta) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"environment": environment(), **meta, "rows": df.to_dict("records")}, indent=2,
+                               default=str) + "\n")
