@@ -39,48 +39,24 @@ def cmd_accuracy(args: argparse.Namespace) -> None:
               f"weights {model.weights_digest})", flush=True)
 
 
-def _correct_images(name: str, n: int):
-    """The first ``n`` test images that model ``name`` classifies correctly."""
-    import torch
-
-    from .data import load_cifar10, load_imagenet
-    from .models import IMAGENET_MODELS, input_size, load_pretrained
-
-    model = load_pretrained(name)
-    data = (load_imagenet("val1300", size=input_size(name), limit=4 * n) if name in IMAGENET_MODELS
-            else load_cifar10("test").subset(range(4 * n)))
-    with torch.inference_mode():
-        ok = model(data.float()).argmax(1) == data.labels
-    data = data.subset(torch.nonzero(ok).flatten()[:n])
-    return model, data
-
-
 def cmd_bench(args: argparse.Namespace) -> None:
-    import torch
+    from . import study
 
-    from .bench import benchmark, incremental_speedups, write_json
-    from .models import ARCHITECTURES, input_size, load_pretrained
-
-    out = Path(args.out)
+    fmt = {"float_format": lambda v: f"{v:.3g}", "index": False}
     if not args.skip_peers_table:
-        model, data = _correct_images(args.model, args.images)
-        df = benchmark(model, data.float(), data.labels, maxiter=args.maxiter, device=args.device,
-                       peers=not args.no_peers)
-        print(df.to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)
-        write_json(df, out / f"engine-{args.model}.json", model=args.model, weights=model.weights_digest,
-                   images=data.index.tolist(), data_digest=data.digest, maxiter=args.maxiter, popsize=400)
-    models = {}
-    g = torch.Generator().manual_seed(0)
-    for name in args.speedup_models:
-        try:
-            model, label = load_pretrained(name), name
-        except Exception:  # untrained here: timing does not depend on the weights
-            model, label = ARCHITECTURES[name]().eval(), f"{name} (random weights)"
-        size = input_size(name)
-        models[label] = (model, torch.rand(4, 3, size, size, generator=g).mul(255).round().div(255))
-    df = incremental_speedups(models)
-    print(df.to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)
-    write_json(df, out / "incremental.json", popsize=400)
+        df = study.engine_benchmark(args.profile, args.model, args.images, args.maxiter, not args.no_peers,
+                                    args.device, recompute=True)
+        print(df.drop(columns=["run"]).to_string(**fmt), flush=True)
+    df = study.incremental_benchmark(args.profile, args.speedup_models, args.device, recompute=True)
+    print(df.drop(columns=["run"]).to_string(**fmt), flush=True)
+    print(f"stored under {study.results_root() / args.profile}/bench-*")
+
+
+def cmd_book(args: argparse.Namespace) -> None:
+    from .book import build
+
+    html = build(args.profile, execute_notebooks=not args.no_execute, only=args.only)
+    print(f"book built: {html / 'index.html'}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,8 +90,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--skip-peers-table", action="store_true", help="only the incremental speedups")
     p.add_argument("--speedup-models", nargs="+", choices=MODELS,
                    default=["allconv", "nin", "vgg16", "resnet20", "squeezenet1_0", "efficientnet_lite0"])
-    p.add_argument("--out", default="results/bench")
+    p.add_argument("--profile", default="cpu", help="results profile to store the benchmark under")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("book", help="execute the notebooks with papermill under a profile and build the book")
+    p.add_argument("--profile", default="cpu", help="notebooks/profiles/<profile>.yaml (smoke, cpu, paper)")
+    p.add_argument("--only", nargs="+", help="execute only these notebooks (file stems)")
+    p.add_argument("--no-execute", action="store_true", help="render the executed notebooks already in book/")
+    p.set_defaults(func=cmd_book)
 
     args = parser.parse_args(argv)
     args.func(args)

@@ -61,3 +61,32 @@ def summary(rows: pd.DataFrame) -> dict:
     out.update(confidence=confidence(rows), evaluations=float(rows.evaluations.mean()),
                distortion=float(rows[rows.success].distortion.mean()) if "distortion" in rows else float("nan"))
     return out
+
+
+def percent(r: dict) -> str:
+    """'22.6 [18.1, 27.8] (n=500)' for a :func:`rate` dict."""
+    if not r["n"]:
+        return "-"
+    return f"{100 * r['rate']:.1f} [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}] (n={r['n']})"
+
+
+def attack_table(runs: dict[str, dict]) -> pd.DataFrame:
+    """The paper's Table 1 for our runs: ``runs[model]`` holds ``accuracy`` (fraction) and the
+    ``untargeted`` and ``targeted`` attack rows (either may be None). Rates as percent strings
+    with 95% Wilson intervals and denominators; confidences in percent."""
+    out = []
+    for name, run in runs.items():
+        row = {"model": name, "accuracy %": round(100 * run["accuracy"], 2)}
+        u, t = run.get("untargeted"), run.get("targeted")
+        if u is not None and len(u):
+            row["non-targeted %"] = percent(rate(u.success))
+            row["confidence %"] = round(100 * confidence(u), 2)
+        if t is not None and len(t):
+            d = derived_untargeted(t)
+            row["targeted %"] = percent(rate(t.success))
+            row["non-targeted from 9 targets %"] = percent(rate(d.success))
+            row["confidence (targets) %"] = round(100 * float(d[d.success].adv_prob.mean()), 2) if d.success.any() \
+                else float("nan")
+            row["classes reached per image"] = round(float(d.targets_reached.mean()), 2)
+        out.append(row)
+    return pd.DataFrame(out).set_index("model")

@@ -278,3 +278,23 @@ def load_pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def layer_table(model: nn.Module, size: int = 32) -> "pandas.DataFrame":
+    """One row per leaf layer: name, type, output shape (for one size x size image), parameters."""
+    import pandas as pd
+
+    rows, hooks = [], []
+    for name, m in model.named_modules():
+        if not list(m.children()):
+            hooks.append(m.register_forward_hook(
+                lambda mod, _, out, name=name: rows.append(
+                    {"layer": name, "type": type(mod).__name__, "output": "x".join(map(str, out.shape[1:])),
+                     "parameters": sum(p.numel() for p in mod.parameters(recurse=False))})))
+    try:
+        with torch.inference_mode():
+            model.eval()(torch.zeros(1, 3, size, size, device=next(model.parameters()).device))
+    finally:
+        for h in hooks:
+            h.remove()
+    return pd.DataFrame(rows)

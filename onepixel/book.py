@@ -1,0 +1,84 @@
+"""Build the book: execute every notebook with papermill under a profile into ``book/``, then
+render the HTML with Jupyter Book 1.x (offline, warnings as errors).
+
+Profiles live in ``notebooks/profiles/<profile>.yaml``: ``common`` parameters for every notebook,
+and a section per notebook (by file stem) that overrides them.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised while papermill executed it."""
+
+
+def profile_parameters(profile: str, notebook: str, notebooks_dir: Path) -> dict:
+    path = notebooks_dir / "profiles" / f"{profile}.yaml"
+    if not path.exists():
+        choices = sorted(p.stem for p in (notebooks_dir / "profiles").glob("*.yaml"))
+        raise ValueError(f"unknown profile {profile!r}; choose from {choices}")
+    cfg = yaml.safe_load(path.read_text()) or {}
+    return {**cfg.get("common", {}), **cfg.get(notebook, {}), "profile": profile}
+
+
+def hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell hide-input, as the parameters cell is."""
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def execute(profile: str, out_dir: Path, notebooks_dir: Path = ROOT / "notebooks", only: list[str] | None = None,
+            cwd: Path = ROOT) -> dict:
+    """Run each notebook into ``out_dir``; stop at the first failure with notebook, cell and error."""
+    import papermill as pm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    for nb in sorted(notebooks_dir.glob("[0-9]*.ipynb")):
+        if only and nb.stem not in only:
+            continue
+        params = profile_parameters(profile, nb.stem, notebooks_dir)
+        print(f"[{profile}] {nb.name} {params}", flush=True)
+        t0 = time.time()
+        try:
+            pm.execute_notebook(nb, out_dir / nb.name, parameters=params, kernel_name="python3", cwd=str(cwd),
+                                progress_bar=True)
+        except pm.PapermillExecutionError as e:
+            raise NotebookFailed(f"{nb.name}, cell {e.exec_count}: {e.ename}: {e.evalue}") from None
+        hide_injected_parameters(out_dir / nb.name)
+        timings[nb.stem] = round(time.time() - t0, 1)
+    return timings
+
+
+def render(root: Path = ROOT) -> Path:
+    """Jupyter Book HTML build of ``root`` (all files, nitpicky, warnings as errors)."""
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root), "--all", "-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    html = root / "_build" / "html"
+    if proc.returncode != 0 or not (html / "index.html").exists():
+        raise RuntimeError(f"jupyter-book build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return html
+
+
+def build(profile: str = "cpu", execute_notebooks: bool = True, only: list[str] | None = None,
+          root: Path = ROOT) -> Path:
+    """Execute the notebooks into ``root/book`` (unless told not to) and render the book."""
+    if execute_notebooks:
+        timings = execute(profile, root / "book", root / "notebooks", only, cwd=root)
+        log = root / "book" / f"timings-{profile}.json"
+        previous = json.loads(log.read_text()) if log.exists() else {}
+        log.write_text(json.dumps({**previous, **timings}, indent=2) + "\n")
+    return render(root)

@@ -1,0 +1,52 @@
+"""Values reported by Su, Vargas and Sakurai, IEEE TEVC 23(5), 2019 (journal version of arXiv
+1710.08864), read from images of its tables. Percentages. Used only for side-by-side comparison.
+"""
+
+PROVENANCE = ("Su, Vargas, Sakurai, 'One pixel attack for fooling deep neural networks', IEEE Trans. "
+              "Evolutionary Computation 23(5), 2019; values read from images of its tables IV-VIII.")
+
+# Table VIII: the original CIFAR-10 test set (what we attack): our primary anchor.
+ORIGINAL_TEST_SET = {
+    "allconv": {"targeted": 3.41, "untargeted_derived": 22.67, "confidence_derived": 54.58,
+                "untargeted": 22.60, "confidence": 56.57},
+    "nin": {"targeted": 4.78, "untargeted_derived": 32.00, "confidence_derived": 55.18,
+            "untargeted": 35.20, "confidence": 60.08},
+    "vgg16": {"targeted": 5.63, "untargeted_derived": 30.33, "confidence_derived": 51.19,
+              "untargeted": 31.40, "confidence": 53.58},
+}
+
+# Table IV: the Kaggle CIFAR-10 test set (adds modified copies that cannot be rebuilt) and ImageNet.
+KAGGLE_SET = {
+    "allconv": {"accuracy": 85.6, "targeted": 19.82, "untargeted": 68.71, "confidence": 79.40},
+    "nin": {"accuracy": 87.2, "targeted": 23.15, "untargeted": 71.66, "confidence": 75.02},
+    "vgg16": {"accuracy": 83.3, "targeted": 16.48, "untargeted": 63.53, "confidence": 67.67},
+    "alexnet": {"accuracy": 57.3, "targeted": None, "untargeted": 16.04, "confidence": 22.91},
+}
+
+# Table V: three and five pixels.
+FEW_PIXELS = {
+    ("allconv", 3): {"targeted": 40.57, "untargeted": 86.53, "confidence": 79.17},
+    ("nin", 5): {"targeted": 44.00, "untargeted": 86.34, "confidence": 77.09},
+}
+
+# Table VI: cost. Average evaluations and distortion (0..255) per successful attack.
+COST = {
+    "allconv": {"evaluations": 16_000, "distortion": 123},
+    "nin": {"evaluations": 12_400, "distortion": 133},
+    "vgg16": {"evaluations": 20_000, "distortion": 145},
+    "alexnet": {"evaluations": 25_600, "distortion": 158},
+}
+
+# Table VII: 100 random single-pixel tries, non-targeted, Kaggle set.
+RANDOM_SEARCH = {
+    "allconv": {"untargeted": 49.70, "confidence": 87.73},
+    "nin": {"untargeted": 41.72, "confidence": 75.83},
+    "vgg16": {"untargeted": 15.57, "confidence": 59.90},
+}
+
+# Average number of other classes each image reaches (1 pixel).
+TARGETS_REACHED = {"allconv": 1.8, "nin": 2.1, "vgg16": 1.5}
+
+# The study's targets: the paper's networks, with the offline stand-in for AlexNet.
+PAPER_NAME = {"allconv": "AllConv", "nin": "NiN", "vgg16": "VGG16", "squeezenet1_0": "AlexNet (BVLC)"}
+PAPER_MODEL = {"squeezenet1_0": "alexnet"}

@@ -1,0 +1,105 @@
+"""Tables for the book: networks, comparison with the paper, environment and stored results."""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+from . import metrics, paper
+from .models import IMAGENET_MODELS, input_size, parameter_count
+from .results import versions
+from .study import accuracy, model_and_data, results_root
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def network_table(profile: str, models: list[str]) -> pd.DataFrame:
+    rows = []
+    for name in models:
+        model, data = model_and_data(name)
+        acc = accuracy(profile, name)
+        rows.append({"model": name, "dataset": "ImageNet" if name in IMAGENET_MODELS else "CIFAR-10",
+                     "input": f"{input_size(name)}x{input_size(name)}", "parameters": parameter_count(model),
+                     "test images": acc["n"], "top-1 %": round(100 * acc["accuracy"], 2),
+                     "weights sha256": model.weights_digest})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def data_provenance(models: list[str]) -> list[str]:
+    seen = {}
+    for name in models:
+        data = model_and_data(name)[1]
+        seen[data.digest] = f"{data.provenance} (digest {data.digest})"
+    return list(seen.values())
+
+
+def architecture(name: str) -> pd.DataFrame:
+    """Layer table of the architecture (weights do not matter)."""
+    from .models import ARCHITECTURES, layer_table, load_pretrained
+
+    model = ARCHITECTURES[name]() if name in ARCHITECTURES else load_pretrained(name)
+    return layer_table(model, input_size(name)).set_index("layer")
+
+
+def paper_comparison(runs: dict[str, dict]) -> pd.DataFrame:
+    """Our rates next to the paper's Table VIII (original test set) and Table IV (Kaggle set)."""
+    rows = []
+    for name, run in runs.items():
+        ref = paper.ORIGINAL_TEST_SET.get(name, {})
+        kaggle = paper.KAGGLE_SET.get(paper.PAPER_MODEL.get(name, name), {})
+        u, t = run.get("untargeted"), run.get("targeted")
+        row = {"model": name, "paper network": paper.PAPER_NAME.get(name, "-")}
+        if u is not None and len(u):
+            row["ours: non-targeted %"] = round(100 * u.success.mean(), 2)
+            row["ours: confidence %"] = round(100 * metrics.confidence(u), 2)
+        row["paper (original set): non-targeted %"] = ref.get("untargeted")
+        row["paper (original set): confidence %"] = ref.get("confidence")
+        if t is not None and len(t):
+            row["ours: targeted %"] = round(100 * t.success.mean(), 2)
+            row["ours: non-targeted from 9 targets %"] = round(
+                100 * metrics.derived_untargeted(t).success.mean(), 2)
+        row["paper (original set): targeted %"] = ref.get("targeted")
+        row["paper (original set): non-targeted from 9 targets %"] = ref.get("untargeted_derived")
+        row["paper (Kaggle set): non-targeted %"] = kaggle.get("untargeted")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def environment_table() -> pd.DataFrame:
+    env = {**versions(), "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+           "threads": torch.get_num_threads(),
+           "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else "none"}
+    return pd.DataFrame({"value": env})
+
+
+def stored_results(profile: str) -> pd.DataFrame:
+    rows = []
+    for meta in sorted((results_root() / profile).glob("*/*/meta.json")):
+        m = json.loads(meta.read_text())
+        ident = m["identity"]
+        shards = sorted(meta.parent.glob("shard-*.csv"))
+        rows.append({"experiment": meta.parent.parent.name, "key": meta.parent.name,
+                     "model": ident.get("model"), "weights": ident.get("weights"), "data": ident.get("data"),
+                     "rows": sum(len(pd.read_csv(s)) for s in shards), "shards": len(shards),
+                     "device": m["info"].get("device", "-"), "created": m["created"]})
+    return pd.DataFrame(rows)
+
+
+def profiles_table() -> pd.DataFrame:
+    rows = {}
+    for path in sorted((ROOT / "notebooks" / "profiles").glob("*.yaml")):
+        cfg = yaml.safe_load(path.read_text()) or {}
+        flat = {f"{section}.{k}": v for section, values in cfg.items() for k, v in (values or {}).items()}
+        rows[path.stem] = {k: json.dumps(v) if isinstance(v, list) else v for k, v in flat.items()}
+    return pd.DataFrame(rows)
+
+
+def notebook_timings(profile: str) -> pd.DataFrame:
+    path = ROOT / "book" / f"timings-{profile}.json"
+    if not path.exists():
+        return pd.DataFrame({"note": [f"no previous build of profile {profile} recorded"]})
+    return pd.DataFrame({"seconds": json.loads(path.read_text())})

@@ -1,0 +1,100 @@
+"""The results store: attack rows on disk, resumable, never reused across parameters.
+
+``results/<profile>/<experiment>/<key>/`` holds ``meta.json`` (every parameter, the model and data
+digests, library versions, device) and ``shard-NNNNN.csv`` files, each written atomically, so a
+killed run loses at most the shard in progress and a rerun computes only the missing items.
+``key`` is a digest of the metadata that determines the rows, so other parameters never match.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pandas as pd
+import torch
+
+RESULTS_DIR = Path("results")
+
+
+def versions() -> dict:
+    import numpy
+
+    from . import __version__
+
+    return {"onepixel": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "pandas": pd.__version__, "python": platform.python_version()}
+
+
+class Experiment:
+    """One set of rows with fixed parameters. ``identity`` decides what the rows mean (and the
+    folder); ``info`` is recorded alongside (device, versions) without changing the key."""
+
+    def __init__(self, profile: str, name: str, identity: dict, info: dict | None = None,
+                 root: Path | str = RESULTS_DIR):
+        blob = json.dumps(identity, sort_keys=True, default=str)
+        self.key = hashlib.sha256(blob.encode()).hexdigest()[:12]
+        self.dir = Path(root) / profile / name / self.key
+        self.identity, self.info = identity, info or {}
+
+    def shards(self) -> list[Path]:
+        return sorted(self.dir.glob("shard-*.csv"))
+
+    def load(self) -> pd.DataFrame:
+        """All stored rows (an empty frame when there are none)."""
+        shards = self.shards()
+        if not shards:
+            return pd.DataFrame()
+        return pd.concat([pd.read_csv(p) for p in shards], ignore_index=True)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _write_meta(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        meta = self.dir / "meta.json"
+        if not meta.exists():
+            _atomic_text(meta, json.dumps({"identity": self.identity, "info": {**versions(), **self.info},
+                                           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                                          indent=2, default=str) + "\n")
+
+    def append(self, rows: pd.DataFrame) -> Path:
+        """Store ``rows`` as the next shard, atomically."""
+        self._write_meta()
+        shards = self.shards()
+        n = int(shards[-1].stem.split("-")[1]) + 1 if shards else 0
+        path = self.dir / f"shard-{n:05d}.csv"
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        rows.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+        return path
+
+    def run(self, items: Iterable[int], compute: Callable[[list[int]], pd.DataFrame], chunk: int,
+            column: str = "image", recompute: bool = False, progress: bool = True) -> pd.DataFrame:
+        """Rows for every item: stored ones, plus ``compute(missing_chunk)`` for the rest, one shard
+        per chunk. ``column`` names the item in the rows."""
+        from tqdm import tqdm
+
+        if recompute:
+            self.clear()
+        items = list(items)
+        stored = self.load()
+        done = set(stored[column].tolist()) if len(stored) else set()
+        missing = [i for i in items if i not in done]
+        for s in tqdm(range(0, len(missing), chunk), desc=self.dir.parent.name, disable=not progress or None,
+                      leave=False):
+            self.append(compute(missing[s:s + chunk]))
+        rows = self.load()
+        rows = rows.drop_duplicates(subset=[c for c in (column, "target", "method") if c in rows])
+        return rows[rows[column].isin(items)].reset_index(drop=True)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
