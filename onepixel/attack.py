@@ -83,6 +83,7 @@ class _Task:
     fit: np.ndarray = None
     generations: int = 0
     evaluations: int = 0
+    first_flip: int | None = None  # evaluations spent when a candidate first succeeded
     seconds: float = 0.0
     done: bool = False
 
@@ -209,6 +210,11 @@ class OnePixelAttack:
             for i, t in enumerate(active):
                 p = probs[i * self.popsize:(i + 1) * self.popsize]
                 fit = self._fitness(t, p)
+                if t.first_flip is None:
+                    pred = p.argmax(1)
+                    hit = np.flatnonzero(pred == t.target if t.target != UNTARGETED else pred != t.label)
+                    if len(hit):
+                        t.first_flip = t.evaluations + int(hit[0]) + 1
                 if gen == 0:
                     t.fit = fit
                 else:
@@ -220,10 +226,9 @@ class OnePixelAttack:
                     t.done = True
                     bar.update()
         bar.close()
-        return self._finish(ev, tasks, images, clean, time.perf_counter() - t_start)
+        return self._finish(ev, tasks, clean)
 
-    def _finish(self, ev: Evaluator, tasks: list[_Task], images: torch.Tensor, clean: np.ndarray,
-                seconds: float) -> AttackResult:
+    def _finish(self, ev: Evaluator, tasks: list[_Task], clean: np.ndarray) -> AttackResult:
         """Quantise each best candidate, re-check it with one more (counted) evaluation, build rows."""
         adversarial = ev.images.clone().cpu()
         if not tasks:
@@ -243,6 +248,7 @@ class OnePixelAttack:
             distortion = (cand[:, 2:5].T.float() - before).abs().mean().item()
             row = {"image": t.image_id, "label": t.label, "target": t.target, "success": bool(success),
                    "evaluations": t.evaluations + 1, "generations": t.generations,
+                   "first_success_evaluations": t.first_flip if t.first_flip is not None else np.nan,
                    "adv_class": adv_class, "adv_prob": float(p[adv_class]),
                    "true_prob": float(p[t.label]),
                    "target_prob": float(p[t.target]) if t.target != UNTARGETED else np.nan,

@@ -50,7 +50,8 @@ def execute(profile: str, out_dir: Path, notebooks_dir: Path = ROOT / "notebooks
     for nb in sorted(notebooks_dir.glob("[0-9]*.ipynb")):
         if only and nb.stem not in only:
             continue
-        params = profile_parameters(profile, nb.stem, notebooks_dir)
+        declared = pm.inspect_notebook(str(nb))
+        params = {k: v for k, v in profile_parameters(profile, nb.stem, notebooks_dir).items() if k in declared}
         print(f"[{profile}] {nb.name} {params}", flush=True)
         t0 = time.time()
         try:

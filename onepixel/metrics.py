@@ -90,3 +90,16 @@ def attack_table(runs: dict[str, dict]) -> pd.DataFrame:
             row["classes reached per image"] = round(float(d.targets_reached.mean()), 2)
         out.append(row)
     return pd.DataFrame(out).set_index("model")
+
+
+def success_by_budget(first_success: pd.Series, budgets) -> np.ndarray:
+    """Fraction of attacks that had succeeded within each budget of evaluations
+    (``first_success``: evaluations spent at the first success, NaN when never)."""
+    spent = first_success.to_numpy(dtype=float)
+    return np.array([(spent <= b).mean() for b in budgets])
+
+
+def attacked_from_to(rows: pd.DataFrame, classes: int) -> pd.DataFrame:
+    """Per class: success rate of attacks *from* it (true class) and *to* it (target class)."""
+    return pd.DataFrame({"from": rows.groupby("label").success.mean().reindex(range(classes)),
+                         "to": rows.groupby("target").success.mean().reindex(range(classes))})

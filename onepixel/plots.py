@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -32,5 +33,73 @@ def success_bars(runs: dict[str, dict]):
     ax.set_ylabel("success rate (%)")
     ax.set_xlabel("")
     ax.tick_params(axis="x", rotation=20)
+    fig.tight_layout()
+    return fig
+
+
+def class_heatmap(matrix: pd.DataFrame, classes, title: str, ax=None):
+    """Original (rows) x target (columns) success rates in percent."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 4.4))
+    sns.heatmap(100 * matrix, annot=True, fmt=".0f", cmap="rocket_r", vmin=0, ax=ax, cbar=False,
+                xticklabels=classes, yticklabels=classes, annot_kws={"size": 7})
+    ax.set_xlabel("target class")
+    ax.set_ylabel("original class")
+    ax.set_title(title)
+    return ax
+
+
+def targets_reached(counts: dict[str, pd.Series]):
+    """Histogram of the number of target classes each image reaches, one bar group per setting."""
+    df = pd.concat([pd.DataFrame({"setting": k, "classes reached": v.values}) for k, v in counts.items()])
+    fig, ax = plt.subplots()
+    sns.histplot(df, x="classes reached", hue="setting", multiple="dodge", discrete=True, stat="percent",
+                 common_norm=False, shrink=0.8, ax=ax)
+    ax.set_ylabel("images (%)")
+    fig.tight_layout()
+    return fig
+
+
+def success_curves(curves: dict[str, tuple], points: dict[str, tuple] | None = None):
+    """Success rate (%) against evaluations spent, log scale; ``points`` for fixed-cost methods."""
+    fig, ax = plt.subplots()
+    for name, (budgets, rates) in curves.items():
+        ax.plot(budgets, 100 * np.asarray(rates), label=name)
+    for name, (cost, rate) in (points or {}).items():
+        ax.scatter([cost], [100 * rate], marker="*", s=120, label=name, zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("model evaluations per image")
+    ax.set_ylabel("success rate (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = ""):
+    """Original and adversarial images side by side, the changed pixel(s) circled."""
+    import json
+
+    n = len(rows)
+    fig, axes = plt.subplots(2 * ((n + columns - 1) // columns), columns,
+                             figsize=(2.1 * columns, 4.4 * ((n + columns - 1) // columns)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    pos = {int(i): k for k, i in enumerate(data.index.tolist())}
+    for k, (_, r) in enumerate(rows.iterrows()):
+        img = data.images[pos[int(r.image)]].permute(1, 2, 0).numpy().copy()
+        adv = img.copy()
+        pixels = json.loads(r.perturbation)
+        for x, y, red, green, blue in pixels:
+            adv[y, x] = (red, green, blue)
+        top, bottom = axes[2 * (k // columns), k % columns], axes[2 * (k // columns) + 1, k % columns]
+        top.imshow(img, interpolation="nearest")
+        top.set_title(f"{classes[int(r.label)]}", fontsize=8)
+        bottom.imshow(adv, interpolation="nearest")
+        bottom.set_title(f"{classes[int(r.adv_class)]} {100 * r.adv_prob:.0f}%", fontsize=8)
+        radius = max(1.5, img.shape[0] / 20)
+        for x, y, *_ in pixels:
+            bottom.add_patch(plt.Circle((x, y), radius, fill=False, color="yellow", lw=1.2))
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig

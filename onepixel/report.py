@@ -103,3 +103,52 @@ def notebook_timings(profile: str) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame({"note": [f"no previous build of profile {profile} recorded"]})
     return pd.DataFrame({"seconds": json.loads(path.read_text())})
+
+
+def few_pixel_table(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
+    """Table 1 rows per (model, pixels), with the paper's Table V where it reports the pair."""
+    table = metrics.attack_table({f"{m}|{k}": r for (m, k), r in runs.items()}).reset_index()
+    table[["model", "pixels"]] = table.pop("model").str.split("|", expand=True)
+    for col in ("targeted", "untargeted", "confidence"):
+        table[f"paper: {col} %"] = [paper.FEW_PIXELS.get((m, int(k)), {}).get(col)
+                                    for m, k in zip(table.model, table.pixels)]
+    return table.set_index(["model", "pixels"])
+
+
+def cost_table(runs: dict[str, dict]) -> pd.DataFrame:
+    """Mean evaluations and distortion of non-targeted attacks, with the paper's Table VI."""
+    rows = []
+    for name, run in runs.items():
+        u = run["untargeted"]
+        ok = u[u.success]
+        ref = paper.COST.get(paper.PAPER_MODEL.get(name, name), {})
+        rows.append({"model": name, "attacks": len(u), "successful": len(ok),
+                     "mean evaluations (all)": round(u.evaluations.mean()),
+                     "mean evaluations (successful)": round(ok.evaluations.mean()) if len(ok) else None,
+                     "mean distortion (successful)": round(ok.distortion.mean(), 1) if len(ok) else None,
+                     "paper: evaluations": ref.get("evaluations"), "paper: distortion": ref.get("distortion")})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def budget_curves(profile: str, models: list[str], runs: dict[str, dict], random_budget: int, n_baseline: int,
+                  n_exhaustive: int, seed: int, device: str, recompute: bool) -> dict[str, tuple[dict, dict]]:
+    """Per model: success-rate curves against evaluations (DE, random search, random corners) and
+    the exhaustive search as a fixed-cost point."""
+    import numpy as np
+
+    from .study import baseline, exhaustive
+
+    out = {}
+    for name in models:
+        de = runs[name]["untargeted"]
+        budgets = np.unique(np.geomspace(1, max(de.evaluations.max(), random_budget), 60).round())
+        curves = {f"DE (n={len(de)})": (budgets, metrics.success_by_budget(de.first_success_evaluations, budgets))}
+        for method in ("random", "single_pixel"):
+            b = baseline(profile, name, n_baseline, method, random_budget, seed, device, recompute=recompute)
+            spent = b.evaluations.where(b.success)
+            curves[f"{method.replace('_', ' ')} (n={len(b)})"] = (budgets, metrics.success_by_budget(spent, budgets))
+        ex = exhaustive(profile, name, n_exhaustive, seed=seed, device=device, recompute=recompute)
+        per_image = ex.groupby("image").success.any()
+        points = {f"exhaustive, 8 corners (n={len(per_image)})": (int(ex.evaluations.iloc[0]), per_image.mean())}
+        out[name] = (curves, points)
+    return out

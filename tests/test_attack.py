@@ -19,6 +19,7 @@ def test_de_finds_planted_pixel(planted, grey_images):
     assert df.success.all() and (df.adv_class == 1).all()
     assert (df.x == 5).all() and (df.y == 7).all() and (df.r > 200).all()
     assert (df.true_prob < 0.05).all(), "default non-targeted stop: true class below 0.05"
+    assert (df.first_success_evaluations <= df.evaluations).all() and (df.first_success_evaluations >= 1).all()
     assert set(df.columns) >= {"image", "target", "success", "evaluations", "generations", "adv_class",
                                "adv_prob", "distortion", "seconds", "x", "y", "r", "g", "b"}
     adv = res.adversarial
