@@ -103,3 +103,57 @@ def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = ""
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def line_slices(slices: dict[str, pd.DataFrame], classes, label: int, title: str = ""):
+    """Class probabilities along each line (one panel per channel), the true class in bold,
+    prediction changes marked by dotted lines."""
+    from .geometry import crossings
+
+    fig, axes = plt.subplots(1, len(slices), figsize=(3.2 * len(slices), 2.8), sharey=True, squeeze=False)
+    for ax, (channel, df) in zip(axes[0], slices.items()):
+        for c, name in enumerate(classes):
+            if df[f"p{c}"].max() > 0.05 or c == label:
+                ax.plot(df.value, df[f"p{c}"], lw=2.5 if c == label else 1.2, label=name)
+        for v in crossings(df).to_value:
+            ax.axvline(v, ls=":", color="grey")
+        ax.set_title(channel, fontsize=9)
+        ax.set_xlabel("value (0..255)")
+    axes[0, 0].set_ylabel("probability")
+    axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plane(values, pred, clean: tuple[int, int], classes, xlabel: str, ylabel: str, title: str = "", ax=None):
+    """Predicted class over a plane of two coordinates; the clean image's point marked."""
+    from matplotlib.colors import ListedColormap
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 3.4))
+    present = np.unique(pred)
+    palette = sns.color_palette("tab10", len(classes))
+    ax.imshow(pred.T, origin="lower", extent=(values[0], values[-1], values[0], values[-1]), aspect="auto",
+              cmap=ListedColormap(palette), vmin=-0.5, vmax=len(classes) - 0.5, interpolation="nearest")
+    ax.scatter(*clean, marker="x", color="black", s=60, label="clean image")
+    for c in present:
+        ax.scatter([], [], color=palette[c], marker="s", label=classes[c])
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(False)
+    return ax
+
+
+def mean_map(maps: pd.DataFrame, title: str = ""):
+    """Mean over images of the per-pixel vulnerability map."""
+    grid = maps.groupby(["y", "x"]).best_other_prob.mean().unstack()
+    fig, ax = plt.subplots(figsize=(4, 3.4))
+    sns.heatmap(grid, cmap="mako", ax=ax, xticklabels=8, yticklabels=8,
+                cbar_kws={"label": "best other-class probability"})
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -152,3 +152,36 @@ def budget_curves(profile: str, models: list[str], runs: dict[str, dict], random
         points = {f"exhaustive, 8 corners (n={len(per_image)})": (int(ex.evaluations.iloc[0]), per_image.mean())}
         out[name] = (curves, points)
     return out
+
+
+def asymmetry_table(matrices: dict[str, tuple[pd.DataFrame, pd.DataFrame]], classes) -> pd.DataFrame:
+    """Asymmetry index with bootstrap 95% interval per setting; ``matrices[name] = (rows, matrix)``."""
+    from .geometry import asymmetric_pairs, bootstrap_asymmetry
+
+    out = []
+    for name, (rows, matrix) in matrices.items():
+        b = bootstrap_asymmetry(rows, len(classes))
+        top = asymmetric_pairs(matrix, list(classes), top=1)
+        out.append({"setting": name, "asymmetry index": round(b["index"], 3),
+                    "95% CI": f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]", "images": b["images"],
+                    "most asymmetric pair": f"{top.a[0]} -> {top.b[0]}: {100 * top.a_to_b[0]:.0f}% vs "
+                                            f"{100 * top.b_to_a[0]:.0f}%" if len(top) else "-"})
+    return pd.DataFrame(out).set_index("setting")
+
+
+def vulnerability_distance(maps: dict[str, pd.DataFrame], size: int = 32) -> pd.DataFrame:
+    """Distance to the image centre of each image's most vulnerable pixel, against all pixels."""
+    import numpy as np
+
+    from .geometry import distance_to_centre
+
+    rows = []
+    every = distance_to_centre(*np.meshgrid(np.arange(size), np.arange(size)), size, size)
+    for name, m in maps.items():
+        top = m.loc[m.groupby("image").best_other_prob.idxmax()]
+        d = distance_to_centre(top.x, top.y, size, size)
+        rows.append({"model": name, "images": len(top), "mean distance of most vulnerable pixel": round(d.mean(), 2),
+                     "mean distance of all pixels": round(float(every.mean()), 2),
+                     "share within 8 px of centre": round(float((d <= 8).mean()), 3),
+                     "share of all pixels within 8 px": round(float((every <= 8).mean()), 3)})
+    return pd.DataFrame(rows).set_index("model")

@@ -75,9 +75,10 @@ class Experiment:
         return path
 
     def run(self, items: Iterable[int], compute: Callable[[list[int]], pd.DataFrame], chunk: int,
-            column: str = "image", recompute: bool = False, progress: bool = True) -> pd.DataFrame:
+            column: str = "image", recompute: bool = False, progress: bool = True,
+            keys: tuple[str, ...] = ("target", "method")) -> pd.DataFrame:
         """Rows for every item: stored ones, plus ``compute(missing_chunk)`` for the rest, one shard
-        per chunk. ``column`` names the item in the rows."""
+        per chunk. ``column`` names the item in the rows; ``column`` and ``keys`` identify a row."""
         from tqdm import tqdm
 
         if recompute:
@@ -90,7 +91,7 @@ class Experiment:
                       leave=False):
             self.append(compute(missing[s:s + chunk]))
         rows = self.load()
-        rows = rows.drop_duplicates(subset=[c for c in (column, "target", "method") if c in rows])
+        rows = rows.drop_duplicates(subset=[c for c in (column, *keys) if c in rows])
         return rows[rows[column].isin(items)].reset_index(drop=True)
 
 

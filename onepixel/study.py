@@ -91,21 +91,48 @@ def attacks(profile: str, name: str, n_images: int, pixels: int = 1, targeted: b
     return exp.run(correct_sample(profile, name, n_images, seed), compute, chunk, recompute=recompute)
 
 
+def _exhaustive_experiments(profile: str, name: str, levels: int, seed: int, device: str):
+    model, data = model_and_data(name)
+    identity = {"model": name, "weights": model.weights_digest, "data": data.digest, "levels": levels,
+                "sample_seed": seed}
+    info = {"device": str(resolve_device(device))}
+    return (Experiment(profile, f"exhaustive-{levels}", identity, info, root=results_root()),
+            Experiment(profile, f"vulnerability-{levels}", identity, info, root=results_root()))
+
+
 def exhaustive(profile: str, name: str, n_images: int, levels: int = 2, seed: int = 0, device: str = "auto",
                chunk: int = 8, recompute: bool = False) -> pd.DataFrame:
-    """Exhaustive one-pixel search (every pixel x ``levels``^3 colours): rows per image and class."""
+    """Exhaustive one-pixel search (every pixel x ``levels``^3 colours): rows per image and class.
+    Its vulnerability maps are stored alongside (see :func:`vulnerability_maps`)."""
     model, data = model_and_data(name)
-    exp = Experiment(profile, f"exhaustive-{levels}", {"model": name, "weights": model.weights_digest,
-                                                        "data": data.digest, "levels": levels, "sample_seed": seed},
-                     {"device": str(resolve_device(device))}, root=results_root())
+    rows_exp, maps_exp = _exhaustive_experiments(profile, name, levels, seed, device)
+    if recompute:
+        maps_exp.clear()
 
     def compute(items: list[int]) -> pd.DataFrame:
         sub = data.subset(items)
-        df = exhaustive_search(model, sub.float(), sub.labels, levels, device=device, ids=sub.index,
-                               progress=False).to_pandas()
+        res = exhaustive_search(model, sub.float(), sub.labels, levels, device=device, ids=sub.index,
+                                progress=False)
+        n, h, w = res.pixel_map.shape
+        ys, xs = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+        maps_exp.append(pd.DataFrame({"image": np.repeat(res.ids.numpy(), h * w), "label": np.repeat(
+            res.labels.numpy(), h * w), "y": np.tile(ys.ravel(), n), "x": np.tile(xs.ravel(), n),
+            "best_other_prob": res.pixel_map.reshape(-1).numpy().round(6)}))
+        df = res.to_pandas()
         df.insert(0, "model", name)
         return df
-    return exp.run(correct_sample(profile, name, n_images, seed), compute, chunk, recompute=recompute)
+    return rows_exp.run(correct_sample(profile, name, n_images, seed), compute, chunk, recompute=recompute)
+
+
+def vulnerability_maps(profile: str, name: str, n_images: int, levels: int = 2, seed: int = 0,
+                       device: str = "auto", recompute: bool = False) -> pd.DataFrame:
+    """Per image and pixel: the highest probability of a class other than the true one that
+    changing that pixel reaches (over the exhaustive search's colours)."""
+    exhaustive(profile, name, n_images, levels, seed, device, recompute=recompute)
+    maps = _exhaustive_experiments(profile, name, levels, seed, device)[1].load()
+    images = correct_sample(profile, name, n_images, seed)
+    maps = maps.drop_duplicates(subset=["image", "y", "x"])
+    return maps[maps.image.isin(images)].reset_index(drop=True)
 
 
 def baseline(profile: str, name: str, n_images: int, method: str = "random", budget: int = 100, seed: int = 0,
@@ -179,3 +206,32 @@ def incremental_benchmark(profile: str, names: list[str], device: str = "auto",
             models[label] = (model.to(dev), images.to(dev))
         return incremental_speedups(models).assign(run=0)
     return exp.run([0], compute, 1, column="run", recompute=recompute, progress=False)
+
+
+def cube_vs_corners(profile: str, name: str, n_images: int, levels: int = 16, seed: int = 0,
+                    device: str = "auto", recompute: bool = False) -> pd.DataFrame:
+    """At each image's most vulnerable pixel (from the corner search), every colour of a
+    ``levels``^3 grid: does any colour flip the class, does any corner, and how far they get."""
+    from .geometry import colour_cube
+
+    model, data = model_and_data(name)
+    maps = vulnerability_maps(profile, name, n_images, 2, seed, device)
+    exp = Experiment(profile, f"cube-{levels}", {"model": name, "weights": model.weights_digest, "data": data.digest,
+                                                  "levels": levels, "sample_seed": seed},
+                     {"device": str(resolve_device(device))}, root=results_root())
+
+    def compute(items: list[int]) -> pd.DataFrame:
+        rows = []
+        for image in items:
+            m = maps[maps.image == image]
+            best = m.loc[m.best_other_prob.idxmax()]
+            cube = colour_cube(model, data.images[image].float() / 255, int(best.label), int(best.x), int(best.y),
+                               levels, device)
+            corners = cube[cube.corner]
+            rows.append({"image": image, "label": int(best.label), "x": int(best.x), "y": int(best.y),
+                         "grid_flips": bool(cube.flips.any()), "corner_flips": bool(corners.flips.any()),
+                         "grid_flip_fraction": float(cube.flips.mean()),
+                         "grid_min_true_prob": float(cube.true_prob.min()),
+                         "corner_min_true_prob": float(corners.true_prob.min())})
+        return pd.DataFrame(rows)
+    return exp.run(correct_sample(profile, name, n_images, seed), compute, 8, recompute=recompute)

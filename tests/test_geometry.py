@@ -1,0 +1,82 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from onepixel.geometry import (asymmetric_pairs, asymmetry_correlation, asymmetry_index, bootstrap_asymmetry,
+                               colour_cube, crossings, distance_to_centre, line_slice, plane_slice, robust_classes)
+
+
+class Linear(nn.Module):
+    """Two classes; class 1 wins when r(3, 4) + g(3, 4) + r(6, 1) > threshold (in [0, 1] units)."""
+
+    def __init__(self, threshold: float):
+        super().__init__()
+        self.threshold = threshold
+
+    def forward(self, x):
+        s = x[:, 0, 4, 3] + x[:, 1, 4, 3] + x[:, 0, 1, 6]
+        return torch.stack([torch.zeros_like(s), 10 * (s - self.threshold)], 1)
+
+
+@pytest.fixture
+def black():
+    return torch.zeros(1, 3, 8, 8)[0]
+
+
+def test_line_crossing_is_where_the_algebra_says(black):
+    df = line_slice(Linear(0.6), black, 3, 4, "r", device="cpu")
+    assert len(df) == 256 and df.value.tolist() == list(range(256))
+    c = crossings(df)
+    # class 1 needs r / 255 > 0.6, i.e. r >= 154 (153 / 255 is exactly 0.6: a tie, class 0)
+    assert c[["from_value", "to_value", "from_class", "to_class"]].values.tolist() == [[153, 154, 0, 1]]
+    grey = crossings(line_slice(Linear(0.6), black, 3, 4, "grey", device="cpu"))
+    assert grey.to_value.tolist() == [77]  # r + g = 2 v / 255 > 0.6
+    with pytest.raises(ValueError, match="channel"):
+        line_slice(Linear(0.6), black, 3, 4, "alpha")
+
+
+def test_planes_match_the_boundary(black):
+    values, pred, top = plane_slice(Linear(1.0), black, (3, 4, "r"), (3, 4, "g"), steps=18, device="cpu")
+    expected = (values[:, None] + values[None, :]) / 255 > 1.0
+    assert np.array_equal(pred == 1, expected) and top.shape == (18, 18)
+    values, pred, _ = plane_slice(Linear(1.0), black, (3, 4, "r"), (6, 1, "r"), steps=18, device="cpu")
+    assert np.array_equal(pred == 1, expected), "one channel of two pixels"
+
+
+def test_colour_cube_and_corners(black):
+    df = colour_cube(Linear(0.6), black, 0, 3, 4, levels=16, device="cpu")
+    assert len(df) == 4096 and df.corner.sum() == 8
+    flips = (df.r + df.g) / 255 > 0.6
+    assert df.flips.equals(flips)
+    assert df[df.corner].flips.sum() == 6  # corners with r or g at 255
+
+
+def test_asymmetry_measures():
+    sym = pd.DataFrame([[np.nan, 0.5, 0.2], [0.5, np.nan, 0.1], [0.2, 0.1, np.nan]])
+    assert asymmetry_index(sym) == 0
+    one_way = pd.DataFrame([[np.nan, 1.0], [0.0, np.nan]])
+    assert asymmetry_index(one_way) == pytest.approx(np.sqrt(2))
+    pairs = asymmetric_pairs(pd.DataFrame([[np.nan, 0.9, 0.2], [0.1, np.nan, 0.3], [0.2, 0.35, np.nan]]), "abc")
+    assert pairs.iloc[0][["a", "b"]].tolist() == ["a", "b"] and pairs.iloc[0].difference == pytest.approx(0.8)
+    m = pd.DataFrame([[np.nan, 0.9, 0.2], [0.1, np.nan, 0.3], [0.25, 0.35, np.nan]])
+    corr = asymmetry_correlation({"n1": m, "n2": m * 0.5, "n3": m.T})
+    assert corr.loc["n1", "n2"] == pytest.approx(1.0) and corr.loc["n1", "n3"] == pytest.approx(-1.0)
+    assert distance_to_centre([0, 15.5], [0, 15.5], 32, 32) == pytest.approx([np.hypot(15.5, 15.5), 0])
+
+
+def test_bootstrap_interval_and_robust_classes():
+    rng = np.random.default_rng(0)
+    rows = []
+    for image in range(40):
+        label = image % 3
+        for target in range(3):
+            if target != label:  # class 0 -> 1 is easy, 1 -> 0 hard
+                p = 0.9 if (label, target) == (0, 1) else 0.1 if (label, target) == (1, 0) else 0.4
+                rows.append({"image": image, "label": label, "target": target, "success": rng.random() < p})
+    rows = pd.DataFrame(rows)
+    b = bootstrap_asymmetry(rows, 3, draws=200)
+    assert b["ci_low"] <= b["index"] <= b["ci_high"] and b["ci_low"] > 0.2 and b["images"] == 40
+    robust = robust_classes(rows, ["a", "b", "c"])
+    assert list(robust.columns) == ["from", "to", "mean"] and robust["mean"].is_monotonic_increasing
