@@ -154,7 +154,8 @@ def environment() -> dict:
 
 def incremental_speedups(models: dict[str, tuple[nn.Module, torch.Tensor]], popsize: int = 400,
                          repeats: int = 3) -> pd.DataFrame:
-    """Candidates/s of the dense forward and of the incremental path, per model, at population size."""
+    """Candidates/s of the dense forward and of the incremental path, per model, at population size;
+    ``mac_ratio`` is the speedup that fewer multiply-accumulates alone would give at the cutoff."""
     from .evaluator import apply_candidates
     from .incremental import IncrementalBackend
 
@@ -181,7 +182,8 @@ def incremental_speedups(models: dict[str, tuple[nn.Module, torch.Tensor]], pops
         err = (inc.softmax(1) - dense.softmax(1)).abs().max().item()
         rows.append({"model": name, "input": f"{h}x{w}", "dense_per_s": popsize / times["dense"],
                      "incremental_per_s": popsize / times["incremental"],
-                     "speedup": times["dense"] / times["incremental"], "cutoff": backend.cutoff,
+                     "speedup": times["dense"] / times["incremental"],
+                     "mac_ratio": backend.macs()["mac_ratio"], "cutoff": backend.cutoff,
                      "cutoff_node": backend.nodes[backend.cutoff - 1].name, "max_prob_diff": err})
     return pd.DataFrame(rows)
 

@@ -123,6 +123,7 @@ class Spatial:
     p: tuple[int, int]
     pad_value: float
     fn: object
+    weight: torch.Tensor | None = None
 
 
 @dataclass
@@ -140,7 +141,7 @@ def _spatial(gm: fx.GraphModule, node: fx.Node) -> Spatial | None:
         if type(m) is nn.Conv2d and m.padding_mode == "zeros" and _pair(m.dilation) == (1, 1) \
                 and not isinstance(m.padding, str):
             return Spatial(_pair(m.kernel_size), _pair(m.stride), _pair(m.padding), 0.0,
-                           lambda x, m=m: F.conv2d(x, m.weight, m.bias, m.stride, 0, 1, m.groups))
+                           lambda x, m=m: F.conv2d(x, m.weight, m.bias, m.stride, 0, 1, m.groups), m.weight)
         if type(m) is nn.MaxPool2d and _pair(m.dilation) == (1, 1) and not m.return_indices:
             k = _pair(m.kernel_size)
             s = _pair(m.stride or m.kernel_size)
@@ -243,7 +244,7 @@ class IncrementalBackend:
 
     _cutoff_cache: dict = {}
 
-    def __init__(self, model: nn.Module, images: torch.Tensor, cutoff: int | None = None, probe: int = 200):
+    def __init__(self, model: nn.Module, images: torch.Tensor, cutoff: int | None = None, probe: int = 64):
         model = model.eval()
         try:
             gm = fx.GraphModule(model, _Tracer().trace(model))
@@ -258,6 +259,7 @@ class IncrementalBackend:
         if self.limit <= 1:
             raise UnsupportedModel(f"{type(model).__name__}: the first layer cannot be carried incrementally")
         self.clean = self._clean_maps()
+        self._count = None
         self.cutoff = self._tuned_cutoff(probe) if cutoff is None else cutoff
 
     def _tuned_cutoff(self, probe: int) -> int:
@@ -349,6 +351,12 @@ class IncrementalBackend:
         crop = _gather(self.clean[win.node][pad], img, r, c, h, w, pad[:2])
         return _paste(crop, r, c, win)
 
+    def _counted(self, win: Window, sp: Spatial) -> Window:
+        """Add a windowed convolution's multiply-accumulates to the count :meth:`macs` keeps."""
+        if self._count is not None and sp.weight is not None:
+            self._count["windowed"] += win.v.numel() * sp.weight[0].numel()
+        return win
+
     def _check_clash(self, win: Window, r, c, h, w) -> None:
         """Mark candidates whose row reads a region that a sibling pixel's window has changed."""
         k = self._k
@@ -377,13 +385,15 @@ class IncrementalBackend:
             return Window(src.v, src.r + kind[1][0], src.c + kind[1][1], node)
         if kind[0] == "spatial":
             src, sp = env[node.args[0]], kind[1]
+            if sp.k == (1, 1) and sp.s == (1, 1) and sp.p == (0, 0):  # pointwise in space: no context
+                return self._counted(Window(sp.fn(src.v), src.r, src.c, node), sp)
             hs, ws = src.v.shape[2:]
             h, w = min(H, (hs + sp.k[0] - 2) // sp.s[0] + 1), min(W, (ws + sp.k[1] - 2) // sp.s[1] + 1)
             r = (-((-(src.r + sp.p[0] - sp.k[0] + 1)) // sp.s[0])).clamp(0, H - h)
             c = (-((-(src.c + sp.p[1] - sp.k[1] + 1)) // sp.s[1])).clamp(0, W - w)
             crop = self._realign(src, img, r * sp.s[0] - sp.p[0], c * sp.s[1] - sp.p[1],
                                  (h - 1) * sp.s[0] + sp.k[0], (w - 1) * sp.s[1] + sp.k[1], self._pad_key(node))
-            return Window(sp.fn(crop), r, c, node)
+            return self._counted(Window(sp.fn(crop), r, c, node), sp)
         ins = [env[a] for a in (node.args if kind[0] == "add" else node.args[0])]
         lo_r = torch.stack([x.r for x in ins]).min(0).values
         lo_c = torch.stack([x.c for x in ins]).min(0).values
@@ -439,28 +449,56 @@ class IncrementalBackend:
             dense = _paste(dense, zero, zero, part)
         return dense.contiguous(memory_format=torch.channels_last)
 
-    def tune(self, probe: int = 200, repeats: int = 2) -> tuple[int, dict]:
-        """Time ``probe`` random one-pixel candidates at each cutoff before a spatial, add or concat
-        node (switching before a cheap op never pays), and 1 (dense); stop once times exceed twice the best.
-        Returns the fastest cutoff and all timings (seconds)."""
+    def tune(self, probe: int = 64, repeats: int = 2) -> tuple[int, dict]:
+        """Time ``probe`` random one-pixel candidates at 1 (dense) and at each cutoff before a
+        spatial, add or concat node (switching before a cheap op never pays), once each; then time
+        the three fastest ``repeats`` times more. Returns the fastest cutoff and all timings (s)."""
         g = torch.Generator().manual_seed(0)
         n = len(self.images)
         cand = torch.stack([torch.randint(0, self.width, (probe,), generator=g),
                             torch.randint(0, self.height, (probe,), generator=g),
                             *torch.randint(0, 256, (3, probe), generator=g)], 1)[:, None].to(self.device)
         idx = torch.randint(0, n, (probe,), generator=g).to(self.device)
-        timings = {}
-        for cutoff in range(1, self.limit + 1):
-            if 1 < cutoff < self.limit and self.kind[self.nodes[cutoff]][0] not in ("spatial", "add", "cat"):
-                continue
-            best = math.inf
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                self.logits(idx, cand, cutoff)
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize()
-                best = min(best, time.perf_counter() - t0)
-            timings[cutoff] = best
-            if best > 2 * min(timings.values()):
-                break
+
+        def seconds(cutoff: int) -> float:
+            t0 = time.perf_counter()
+            self.logits(idx, cand, cutoff)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            return time.perf_counter() - t0
+
+        seconds(self.limit)  # warm-up
+        timings = {c: seconds(c) for c in range(1, self.limit + 1)
+                   if c in (1, self.limit) or self.kind[self.nodes[c]][0] in ("spatial", "add", "cat")}
+        for c in sorted(timings, key=timings.get)[:3]:
+            timings[c] = min([timings[c]] + [seconds(c) for _ in range(repeats)])
         return min(timings, key=timings.get), timings
+
+    def macs(self, cutoff: int | None = None) -> dict:
+        """Multiply-accumulates of convolutions and linear layers for one central one-pixel
+        candidate: the windowed part, the dense part after the cutoff, and a full dense pass.
+        Their ratio bounds the speedup that fewer operations alone can give."""
+        counts = {"windowed": 0, "dense": 0}
+        target = {"key": "dense"}
+
+        def hook(m, inputs, out):
+            per_out = m.weight[0].numel() if isinstance(m, nn.Conv2d) else m.in_features
+            counts[target["key"]] += out.numel() * per_out
+        modules = [m for m in self.gm.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        handles = [m.register_forward_hook(hook) for m in modules]
+        cand = torch.tensor([[[self.width // 2, self.height // 2, 255, 0, 0]]], device=self.device)
+        idx = torch.zeros(1, dtype=torch.long, device=self.device)
+        try:
+            self._count = counts
+            self.logits(idx, cand, cutoff)
+            windowed_and_dense = dict(counts)
+            counts.update(windowed=0, dense=0)
+            self.logits(idx, cand, 1)
+        finally:
+            self._count = None
+            for h in handles:
+                h.remove()
+        total = counts["dense"]
+        used = windowed_and_dense["windowed"] + windowed_and_dense["dense"]
+        return {**{f"{k}_macs": v for k, v in windowed_and_dense.items()}, "dense_pass_macs": total,
+                "mac_ratio": total / used}

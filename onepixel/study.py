@@ -205,7 +205,7 @@ def incremental_benchmark(profile: str, names: list[str], device: str = "auto",
             images = torch.rand(4, 3, size, size, generator=g).mul(255).round().div(255)
             models[label] = (model.to(dev), images.to(dev))
         return incremental_speedups(models).assign(run=0)
-    return exp.run([0], compute, 1, column="run", recompute=recompute, progress=False)
+    return exp.run([0], compute, 1, column="run", recompute=recompute, progress=False, keys=("model",))
 
 
 def cube_vs_corners(profile: str, name: str, n_images: int, levels: int = 16, seed: int = 0,

@@ -105,3 +105,13 @@ def test_tuning_picks_a_measured_cutoff():
     backend = IncrementalBackend(model, torch.rand(2, 3, 32, 32), cutoff=5)
     best, timings = backend.tune(probe=20, repeats=1)
     assert best in timings and timings[best] == min(timings.values()) and 1 in timings
+
+
+def test_mac_count_of_a_tiny_network():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 2, 1),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    backend = IncrementalBackend(model, torch.rand(1, 3, 8, 8), cutoff=100)
+    m = backend.macs()
+    # dense: 64 * 4 * 27 + 64 * 2 * 4; windowed: 3 x 3 window of the first conv, then the 1x1 on it
+    assert m["dense_pass_macs"] == 64 * 4 * 27 + 64 * 2 * 4
+    assert m["windowed_macs"] == 9 * 4 * 27 + 9 * 2 * 4 and m["dense_macs"] == 0
