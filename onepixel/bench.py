@@ -78,6 +78,21 @@ def run_torchattacks(model, images, labels, maxiter, device) -> dict:
             "seconds": seconds, "success": float(flipped(model, adv, labels).mean())}
 
 
+def run_pixle(model, images, labels, maxiter, device) -> dict:
+    """torchattacks' Pixle restricted to single pixels (1 x 1 patches copied from the image)."""
+    import torchattacks
+
+    counting = CountingModel(model)
+    attack = torchattacks.Pixle(counting, x_dimensions=(1, 1), y_dimensions=(1, 1), restarts=maxiter,
+                                max_iterations=10)
+    t0 = time.perf_counter()
+    adv = attack(images.to(device), labels.to(device))
+    seconds = time.perf_counter() - t0
+    changed = ((adv - images.to(device)).abs().amax(1) > 0).flatten(1).sum(1).float().mean().item()
+    return {"method": f"torchattacks {torchattacks.__version__} Pixle (1x1 patches)", "evaluations": counting.seen,
+            "seconds": seconds, "success": float(flipped(model, adv, labels).mean()), "pixels_changed": changed}
+
+
 def run_art(model, images, labels, maxiter, device) -> dict:
     import art
     from art.attacks.evasion import PixelAttack
@@ -135,7 +150,7 @@ def benchmark(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, maxi
     rows = [dense_limit(model, images), run_ours(model, images, labels, maxiter, True, device),
             run_ours(model, images, labels, maxiter, False, device)]
     if peers:
-        for peer in (run_torchattacks, run_art, run_scipy):
+        for peer in (run_torchattacks, run_pixle, run_art, run_scipy):
             try:
                 rows.append(peer(model, images, labels, maxiter, device))
             except ImportError as e:
