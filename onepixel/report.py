@@ -46,7 +46,8 @@ def architecture(name: str) -> pd.DataFrame:
 
 
 def paper_comparison(runs: dict[str, dict]) -> pd.DataFrame:
-    """Our rates next to the paper's Table VIII (original test set) and Table IV (Kaggle set)."""
+    """Our rates next to the paper's Table VIII (original test set) and Table IV (Kaggle set):
+    one column per model, one row per measure."""
     rows = []
     for name, run in runs.items():
         ref = paper.ORIGINAL_TEST_SET.get(name, {})
@@ -66,7 +67,7 @@ def paper_comparison(runs: dict[str, dict]) -> pd.DataFrame:
         row["paper (original set): non-targeted from 9 targets %"] = ref.get("untargeted_derived")
         row["paper (Kaggle set): non-targeted %"] = kaggle.get("untargeted")
         rows.append(row)
-    return pd.DataFrame(rows).set_index("model")
+    return pd.DataFrame(rows).set_index("model").T
 
 
 def environment_table() -> pd.DataFrame:
