@@ -72,6 +72,15 @@ def test_efficientnet_lite0_at_224():
     assert backend.limit > 100
 
 
+def test_squeezenet_at_227():
+    try:
+        model = load_pretrained("squeezenet1_0")
+    except Exception as e:
+        pytest.skip(f"SqueezeNet weights not present: {e}")
+    backend = check_all_cutoffs(model, size=227, step=9, cutoffs=[10, 30, 50, 65], images=1)
+    assert backend.limit >= 65  # every Fire module, concatenations included
+
+
 def test_k_pixels_far_apart_and_interacting():
     model = randomise_batchnorm(ARCHITECTURES["allconv"]())
     imgs = torch.rand(1, 3, 32, 32)
