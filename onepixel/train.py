@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -143,7 +144,8 @@ def train(cfg: TrainConfig, out_dir: Path, train_data: ImageDataset | None = Non
 
 def export(model: nn.Module, cfg: TrainConfig, out_dir: Path, test_data: ImageDataset | None = None,
            weights_dir: Path = WEIGHTS_DIR) -> dict:
-    """Store float16 weights in ``weights_dir`` and measure test accuracy on what was stored."""
+    """Store float16 weights and the training log in ``weights_dir``; measure test accuracy on what
+    was stored."""
     test_data = test_data or load_cifar10("test")
     path = Path(weights_dir) / f"{cfg.model}.pt"
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
@@ -158,4 +160,5 @@ def export(model: nn.Module, cfg: TrainConfig, out_dir: Path, test_data: ImageDa
             "weights_sha256": file_digest(path), "data_digest": test_data.digest,
             "torch": torch.__version__, "threads": torch.get_num_threads()}
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    shutil.copy(Path(out_dir) / "log.csv", path.with_suffix(".log.csv"))
     return meta

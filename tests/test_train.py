@@ -41,7 +41,7 @@ def test_export_measures_what_is_stored(tmp_path):
     cfg = TrainConfig(model="allconv", epochs=1, batch_size=32, seed=1)
     model = train(cfg, tmp_path, data, test)
     meta = export(model, cfg, tmp_path, test, weights_dir=tmp_path / "w")
-    assert (tmp_path / "w" / "allconv.pt").exists()
+    assert (tmp_path / "w" / "allconv.pt").exists() and (tmp_path / "w" / "allconv.log.csv").exists()
     assert 0 <= meta["test_accuracy_stored_fp16"] <= 1 and meta["epochs"] == 1
 
 
