@@ -299,6 +299,6 @@ def load_imagenet(source: str = "val1300", size: int = 227, resize: int = 227,
         with Image.open(p) as im:
             images[i] = np.asarray(_centre_crop_resize(im.convert("RGB"), size, resize)).transpose(2, 0, 1)
     labels_np = np.asarray(labels, dtype=np.int64)
+    provenance = f"{kind}, {len(paths)} images, short side {resize} then centre {size}x{size}, read from {root}"
     return ImageDataset(torch.from_numpy(images), torch.from_numpy(labels_np), imagenet_classes(),
-                        torch.arange(len(paths)), f"{kind}, {len(paths)} images, short side {resize} then centre {size}x{size}, read from {root}",
-                        array_digest(images, labels_np), [p.name for p in paths])
+                        torch.arange(len(paths)), provenance, array_digest(images, labels_np), [p.name for p in paths])

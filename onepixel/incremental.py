@@ -329,7 +329,7 @@ class IncrementalBackend:
                     memory_format=torch.contiguous_format)}
         for node in self.nodes[:self.limit]:
             if self.kind[node][0] == "spatial":
-                src, sp = node.args[0], self.kind[node][1]
+                src = node.args[0]
                 key = self._pad_key(node)
                 if key not in maps[src]:
                     nhwc = maps[src][(0, 0, 0, 0, 0.0)]

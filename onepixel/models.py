@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -280,10 +281,8 @@ def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def layer_table(model: nn.Module, size: int = 32) -> "pandas.DataFrame":
+def layer_table(model: nn.Module, size: int = 32) -> "pd.DataFrame":
     """One row per leaf layer: name, type, output shape (for one size x size image), parameters."""
-    import pandas as pd
-
     rows, hooks = [], []
     for name, m in model.named_modules():
         if not list(m.children()):

@@ -20,7 +20,8 @@ def shared_or_skip(sub: str) -> Path:
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Keep the decoded-data cache of each test session out of the user's home."""
-    monkeypatch.setenv("ONEPIXEL_CACHE", os.environ.get("ONEPIXEL_TEST_CACHE", str(tmp_path_factory.getbasetemp() / "cache")))
+    default = str(tmp_path_factory.getbasetemp() / "cache")
+    monkeypatch.setenv("ONEPIXEL_CACHE", os.environ.get("ONEPIXEL_TEST_CACHE", default))
 
 
 class PlantedModel(nn.Module):
