@@ -67,6 +67,9 @@ def run_ours(model, images, labels, maxiter, incremental, device) -> dict:
 
 
 def run_torchattacks(model, images, labels, maxiter, device) -> dict:
+    """torchattacks' OnePixel. It vendors SciPy's ``differential_evolution`` with SciPy's defaults
+    (``best1bin``, F dithered in [0.5, 1), uniform initial colours): a greedier search than the
+    paper's rand/1 with F = 0.5, so its success at a small budget differs from the paper's DE."""
     import torchattacks
 
     counting = CountingModel(model)

@@ -30,6 +30,19 @@ def profile_parameters(profile: str, notebook: str, notebooks_dir: Path) -> dict
     return {**cfg.get("common", {}), **cfg.get(notebook, {}), "profile": profile}
 
 
+def notebook_parameters(profile: str, notebook: str, notebooks_dir: Path = ROOT / "notebooks") -> dict:
+    """The parameters ``notebook`` runs with under ``profile``: its parameters cell's defaults,
+    overridden by the profile (only the names the notebook declares)."""
+    import ast
+
+    import papermill as pm
+
+    declared = pm.inspect_notebook(str(notebooks_dir / f"{notebook}.ipynb"))
+    params = {k: ast.literal_eval(v["default"]) for k, v in declared.items()}
+    params.update({k: v for k, v in profile_parameters(profile, notebook, notebooks_dir).items() if k in declared})
+    return params
+
+
 def hide_injected_parameters(path: Path) -> None:
     """Tag papermill's injected-parameters cell hide-input, as the parameters cell is."""
     nb = json.loads(path.read_text())

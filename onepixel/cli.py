@@ -41,15 +41,21 @@ def cmd_accuracy(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from . import study
+    from .bench import write_json
 
     fmt = {"float_format": lambda v: f"{v:.3g}", "index": False}
+    out = Path(args.json_dir)
     if not args.skip_peers_table:
         df = study.engine_benchmark(args.profile, args.model, args.images, args.maxiter, not args.no_peers,
-                                    args.device, recompute=True)
-        print(df.drop(columns=["run"]).to_string(**fmt), flush=True)
+                                    args.device, recompute=True).drop(columns=["run"])
+        print(df.to_string(**fmt), flush=True)
+        write_json(df, out / f"{args.profile}-engine-{args.model}.json", model=args.model, images=args.images,
+                   maxiter=args.maxiter, popsize=400)
     df = study.incremental_benchmark(args.profile, args.speedup_models, args.device, recompute=True)
-    print(df.drop(columns=["run"]).to_string(**fmt), flush=True)
-    print(f"stored under {study.results_root() / args.profile}/bench-*")
+    df = df.drop(columns=["run"])
+    print(df.to_string(**fmt), flush=True)
+    write_json(df, out / f"{args.profile}-incremental.json", popsize=400)
+    print(f"stored under {study.results_root() / args.profile}/bench-* and {out}/{args.profile}-*.json")
 
 
 def cmd_book(args: argparse.Namespace) -> None:
@@ -57,6 +63,12 @@ def cmd_book(args: argparse.Namespace) -> None:
 
     html = build(args.profile, execute_notebooks=not args.no_execute, only=args.only)
     print(f"book built: {html / 'index.html'}")
+
+
+def cmd_readme(args: argparse.Namespace) -> None:
+    from .report import write_readme
+
+    print(write_readme(args.profile).to_string(index=False))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--speedup-models", nargs="+", choices=MODELS,
                    default=["allconv", "nin", "vgg16", "resnet20", "squeezenet1_0", "efficientnet_lite0"])
     p.add_argument("--profile", default="cpu", help="results profile to store the benchmark under")
+    p.add_argument("--json-dir", default="benchmarks", help="folder for the JSON copy of each table")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("book", help="execute the notebooks with papermill under a profile and build the book")
@@ -98,6 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--only", nargs="+", help="execute only these notebooks (file stems)")
     p.add_argument("--no-execute", action="store_true", help="render the executed notebooks already in book/")
     p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("readme", help="put the headline table and gallery of a profile's stored runs in README.md")
+    p.add_argument("--profile", default="cpu")
+    p.set_defaults(func=cmd_readme)
 
     args = parser.parse_args(argv)
     args.func(args)

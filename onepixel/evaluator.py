@@ -59,7 +59,8 @@ class Evaluator:
     evaluates candidate ``cand[m]`` on image ``idx[m]`` in chunks of ``batch_size`` and adds the
     number of candidates to ``evaluations``. ``incremental`` ("auto", True or False) uses the
     backend of :mod:`onepixel.incremental`, which recomputes only what the changed pixels reach;
-    "auto" falls back to dense forwards for models it cannot carry.
+    "auto" falls back to dense forwards for models it cannot carry and for those where the tuned
+    cutoff is 1 (incremental inference measured no faster than dense).
     """
 
     def __init__(self, model: nn.Module, images: torch.Tensor, batch_size: int | None = None,
@@ -81,6 +82,8 @@ class Evaluator:
             except UnsupportedModel:
                 if incremental is True:
                     raise
+            if incremental == "auto" and self.backend is not None and self.backend.cutoff <= 1:
+                self.backend = None
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._check(self.model(x.contiguous(memory_format=torch.channels_last)), len(x))

@@ -2,7 +2,8 @@
 
 ``results/<profile>/<experiment>/<key>/`` holds ``meta.json`` (every parameter, the model and data
 digests, library versions, device) and ``shard-NNNNN.csv`` files, each written atomically, so a
-killed run loses at most the shard in progress and a rerun computes only the missing items.
+killed run loses at most the shard in progress and a rerun computes only the missing items. Each
+computed shard has a ``shard-NNNNN.json`` beside it with the wall and CPU seconds it took.
 ``key`` is a digest of the metadata that determines the rows, so other parameters never match.
 """
 from __future__ import annotations
@@ -52,6 +53,13 @@ class Experiment:
             return pd.DataFrame()
         return pd.concat([pd.read_csv(p) for p in shards], ignore_index=True)
 
+    def cost(self) -> dict:
+        """Shards, wall and CPU seconds recorded for the stored shards."""
+        costs = [json.loads(p.with_suffix(".json").read_text()) for p in self.shards()
+                 if p.with_suffix(".json").exists()]
+        return {"shards": len(costs), "wall_seconds": sum(c["wall_seconds"] for c in costs),
+                "cpu_seconds": sum(c["cpu_seconds"] for c in costs)}
+
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -63,12 +71,14 @@ class Experiment:
                                            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
                                           indent=2, default=str) + "\n")
 
-    def append(self, rows: pd.DataFrame) -> Path:
-        """Store ``rows`` as the next shard, atomically."""
+    def append(self, rows: pd.DataFrame, cost: dict | None = None) -> Path:
+        """Store ``rows`` as the next shard, atomically, and ``cost`` (seconds spent) beside it."""
         self._write_meta()
         shards = self.shards()
         n = int(shards[-1].stem.split("-")[1]) + 1 if shards else 0
         path = self.dir / f"shard-{n:05d}.csv"
+        if cost is not None:
+            _atomic_text(path.with_suffix(".json"), json.dumps({"rows": len(rows), **cost}) + "\n")
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         rows.to_csv(tmp, index=False)
         os.replace(tmp, path)
@@ -89,7 +99,12 @@ class Experiment:
         missing = [i for i in items if i not in done]
         for s in tqdm(range(0, len(missing), chunk), desc=self.dir.parent.name, disable=not progress or None,
                       leave=False):
-            self.append(compute(missing[s:s + chunk]))
+            wall, cpu = time.perf_counter(), time.process_time()
+            rows = compute(missing[s:s + chunk])
+            self.append(rows, {"wall_seconds": round(time.perf_counter() - wall, 2),
+                               "cpu_seconds": round(time.process_time() - cpu, 2),
+                               "threads": torch.get_num_threads(), "host": platform.node(),
+                               "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         rows = self.load()
         rows = rows.drop_duplicates(subset=[c for c in (column, *keys) if c in rows])
         return rows[rows[column].isin(items)].reset_index(drop=True)

@@ -16,7 +16,6 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .attack import task_rng
 from .evaluator import Evaluator, check_images, check_labels
 
 
@@ -109,6 +108,10 @@ def exhaustive_search(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     return SearchResult(labels, ids=ids, evaluations=torch.full((n,), m), **out)
 
 
+# Baselines draw from their own random streams, apart from the DE's (which use target + 1 >= 0 here).
+_STREAMS = {"random": 1_000, "single_pixel": 1_001}
+
+
 def _sampled_search(model, images, labels, budget, sampler, batch_size, device, seed, ids, name) -> pd.DataFrame:
     """Try ``budget`` candidates per image from ``sampler(rng, budget, h, w)``; stop at the first flip."""
     check_images(images)
@@ -117,7 +120,8 @@ def _sampled_search(model, images, labels, budget, sampler, batch_size, device, 
     ev = Evaluator(model, images, batch_size, device)
     rows = []
     for i in range(len(images)):
-        cands = torch.from_numpy(sampler(task_rng(seed, int(ids[i]), -1), budget, ev.height, ev.width))
+        rng = np.random.default_rng([seed, int(ids[i]), _STREAMS[name]])  # not the DE's streams
+        cands = torch.from_numpy(sampler(rng, budget, ev.height, ev.width))
         probs = ev.probs(torch.full((budget,), i), cands)
         if i == 0:
             check_labels(labels, len(images), probs.shape[1])

@@ -28,3 +28,39 @@ def test_paper_metrics():
     s = summary(ROWS)
     assert s["confidence"] == pytest.approx((0.9 + 0.6 + 0.95) / 3) and s["distortion"] == 100.0
     assert s["evaluations"] == 35.0
+
+
+def test_paper_summary_puts_ours_next_to_the_paper():
+    from onepixel import paper
+    from onepixel.report import paper_summary
+
+    untargeted = ROWS.assign(target=-1).drop_duplicates("image")  # 3 images: successes T, F, F
+    random = pd.DataFrame({"success": [True, True, False], "evaluations": [50, 500, 10_000]})
+    table = paper_summary({"allconv": {"accuracy": 0.9, "untargeted": untargeted, "targeted": ROWS}},
+                          {("allconv", 3): {"targeted": ROWS, "untargeted": None}}, {"allconv": random})
+    row = table.loc[("VIII", "allconv", "targeted success %")]
+    assert row.ours == 50.0 and row.n == 6 and row.paper == paper.ORIGINAL_TEST_SET["allconv"]["targeted"]
+    assert row["ours - paper"] == round(50.0 - row.paper, 2)
+    derived = table.loc[("VIII", "allconv", "non-targeted success (from 9 targets) %")]
+    assert derived.ours == round(100 * 2 / 3, 2) and derived.n == 3
+    assert table.loc[("VIII", "allconv", "non-targeted success %")].ours == round(100 / 3, 2)
+    assert table.loc[("IV", "allconv", "accuracy %")].paper == paper.KAGGLE_SET["allconv"]["accuracy"]
+    assert table.loc[("VI", "allconv", "evaluations (successful)")].ours == 10.0
+    assert table.loc[("V", "allconv, 3 px", "targeted success %")].paper == paper.FEW_PIXELS[("allconv", 3)]["targeted"]
+    assert table.loc[("VII", "allconv", "random search, 100 tries: success %")].ours == round(100 / 3, 2)
+    assert table.loc[("reached", "allconv", "classes reached per image")].ours == 1.0
+    assert not row["paper inside our CI"]
+    assert table.loc[("VIII", "allconv", "confidence %")]["paper inside our CI"] is None
+
+
+def test_headline_table_and_readme_block():
+    from onepixel.report import headline, replace_block
+
+    untargeted = ROWS.assign(target=-1).drop_duplicates("image")
+    table = headline({"nin": {"accuracy": 0.9, "untargeted": untargeted, "targeted": ROWS}})
+    assert table.loc[0, "non-targeted success %"].startswith("33.3 [") and table.loc[0, "paper"] == 35.20
+    assert table.loc[0, "targeted success %"].endswith("(n=6)") and table.loc[0, "paper "] == 4.78
+    text = "a\n<!-- headline -->\nold\n<!-- /headline -->\nb"
+    assert replace_block(text, "headline", "new") == "a\n<!-- headline -->\nnew\n<!-- /headline -->\nb"
+    with pytest.raises(ValueError, match="markers"):
+        replace_block("nothing", "headline", "new")

@@ -42,6 +42,8 @@ def test_killed_writer_resumes_without_loss_or_duplicates(tmp_path):
     rows = exp.run(range(40), counted, chunk=4, progress=False)
     assert sorted(rows.image) == list(range(40)) and (rows.value == rows.image ** 2).all()
     assert sum(len(c) for c in calls) == 40 - partial, "stored items are not recomputed"
+    cost = exp.cost()
+    assert cost["shards"] == 10 and cost["wall_seconds"] >= 0.3 * partial / 4, "each shard records its time"
 
 
 def test_other_parameters_are_never_reused(tmp_path):
