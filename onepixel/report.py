@@ -130,6 +130,18 @@ def few_pixel_table(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
     return table.set_index(["model", "pixels"])
 
 
+def early_stop_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Success, confidence and cost of the same attacks under each stopping rule (one row per rule)."""
+    rows = []
+    for rule, r in runs.items():
+        ok = r[r.success]
+        rows.append({"stop": rule, "success %": metrics.percent(metrics.rate(r.success)),
+                     "confidence % (successful)": round(100 * metrics.confidence(r), 2),
+                     "true class % (successful)": round(100 * float(ok.true_prob.mean()), 2) if len(ok) else None,
+                     "evaluations (mean)": round(float(r.evaluations.mean()))})
+    return pd.DataFrame(rows).set_index("stop")
+
+
 def cost_table(runs: dict[str, dict]) -> pd.DataFrame:
     """Mean evaluations and distortion of non-targeted attacks, with the paper's Table VI."""
     rows = []

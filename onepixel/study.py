@@ -168,6 +168,17 @@ def one_pixel_runs(profile: str, models: list[str], n_untargeted: int, n_targete
     return runs
 
 
+EARLY_STOP = {"at the first flip": {"stop_on_flip": True},
+              "true class below 5% (the paper)": {"true_threshold": 0.05},
+              "never (all 100 generations)": {"true_threshold": 0.0}}
+
+
+def early_stop_runs(profile: str, name: str, n_images: int, **settings) -> dict[str, pd.DataFrame]:
+    """Non-targeted attacks on the same ``n_images`` under each stopping rule of :data:`EARLY_STOP`:
+    how much of the reported confidence is the stopping rule's doing."""
+    return {rule: attacks(profile, name, n_images, **{**settings, **override}) for rule, override in EARLY_STOP.items()}
+
+
 def engine_benchmark(profile: str, name: str, n_images: int, maxiter: int, peers: bool = True,
                      device: str = "auto", recompute: bool = False) -> pd.DataFrame:
     """Stored side-by-side benchmark (see :mod:`onepixel.bench`): one row per method."""

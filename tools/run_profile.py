@@ -4,7 +4,7 @@ order and thread count, so that result shards land early and several workers can
 
 usage: python tools/run_profile.py THREADS TASK [TASK ...]
 TASK = notebook:model:what, what in predictions, untargeted, targeted, px3-untargeted,
-px5-targeted (etc.), exhaustive, random, single_pixel, cube. Example:
+px5-targeted (etc.), early-stop, exhaustive, random, single_pixel, cube. Example:
 nohup python tools/run_profile.py 1 02_attacks:allconv:predictions 02_attacks:allconv:untargeted > runs/w1.log &
 """
 import sys
@@ -43,6 +43,8 @@ for task in sys.argv[2:]:
         k, kind = what[2:].split("-")
         n = p["n_untargeted"] if kind == "untargeted" else p["n_targeted"]
         study.attacks("cpu", model, n, targeted=kind == "targeted", **settings(p, int(k)))
+    elif what == "early-stop":
+        study.early_stop_runs("cpu", model, p["early_stop_images"], **settings(p, 1))
     elif what == "exhaustive":
         study.exhaustive("cpu", model, p["n_exhaustive"], seed=p["seed"], device=p["device"])
     elif what in ("random", "single_pixel"):
