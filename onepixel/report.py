@@ -304,6 +304,14 @@ def paper_summary(runs: dict[str, dict], few: dict[tuple[str, int], dict] | None
     return pd.DataFrame(rows, columns=columns).set_index(columns[:3])
 
 
+def reason_codes(summary: pd.DataFrame, column: str = "main reason for a difference") -> tuple[pd.DataFrame, str]:
+    """``summary`` with its long ``column`` replaced by letters, and the Markdown legend of the letters
+    (keeps the table narrow enough to read)."""
+    codes = {why: chr(ord("a") + i) for i, why in enumerate(dict.fromkeys(summary[column]))}
+    table = summary.drop(columns=column).assign(reason=summary[column].map(codes))
+    return table, "\n".join(f"- ({c}) {why}" for why, c in codes.items())
+
+
 def headline(runs: dict[str, dict]) -> pd.DataFrame:
     """The README's table: one-pixel success per network, ours (95% interval, n) next to the paper's
     Table VIII (original CIFAR-10 test set) or Table IV (ImageNet, AlexNet)."""

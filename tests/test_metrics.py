@@ -78,3 +78,12 @@ def test_early_stop_table_compares_rules_on_the_same_images():
     assert table.loc["never", "true class % (successful)"] == 10.5
     assert table.loc["first flip", "success %"].startswith("50.0 [")
     assert table.loc["never", "evaluations (mean)"] == 40400
+
+
+def test_reason_codes_keep_one_letter_per_reason():
+    from onepixel.report import reason_codes
+
+    summary = pd.DataFrame({"ours": [1, 2, 3], "main reason for a difference": ["x", "y", "x"]})
+    table, legend = reason_codes(summary)
+    assert table.reason.tolist() == ["a", "b", "a"] and "main reason for a difference" not in table
+    assert legend == "- (a) x\n- (b) y"
