@@ -347,12 +347,11 @@ def write_readme(profile: str, readme: Path = ROOT / "README.md",
 
     from . import plots
     from .book import notebook_parameters
-    from .study import one_pixel_runs
+    from .study import de_settings, one_pixel_runs
 
     p = notebook_parameters(profile, "02_attacks")
-    settings = {k: p[k] for k in ("pixels", "popsize", "maxiter", "F", "target_threshold", "true_threshold", "seed",
-                                  "device")}
-    runs = one_pixel_runs(profile, p["models"], p["n_untargeted"], p["n_targeted"], p["targeted_models"], **settings)
+    runs = one_pixel_runs(profile, p["models"], p["n_untargeted"], p["n_targeted"], p["targeted_models"],
+                          p["n_untargeted_imagenet"], pixels=p["pixels"], **de_settings(p))
     table = headline(runs)
     plots.style()
     best = [run["untargeted"][run["untargeted"].success].nlargest(per_model, "adv_prob").assign(model=name)

@@ -14,37 +14,24 @@ import torch
 
 from onepixel import study
 from onepixel.book import notebook_parameters
-from onepixel.models import IMAGENET_MODELS
 
 torch.set_num_threads(int(sys.argv[1]))
-
-
-def settings(p, pixels=None):
-    s = dict(popsize=p["popsize"], maxiter=p["maxiter"], F=p["F"], target_threshold=p["target_threshold"],
-             true_threshold=p["true_threshold"], seed=p["seed"], device=p["device"], recompute=False)
-    if pixels is not None:
-        s["pixels"] = pixels
-    return s
-
 
 for task in sys.argv[2:]:
     nb, model, what = (task.split(":") + [""])[:3]
     p = notebook_parameters("cpu", nb)
+    settings = study.de_settings(p)
     t0 = time.time()
     print(f"{time.strftime('%H:%M:%S')} start {task}", flush=True)
     if what == "predictions":
         study.predictions("cpu", model, p["device"])
-    elif what in ("untargeted", "targeted"):
-        n = p["n_untargeted"] if what == "untargeted" else p["n_targeted"]
-        if what == "untargeted" and model in IMAGENET_MODELS and p.get("n_untargeted_imagenet") is not None:
-            n = p["n_untargeted_imagenet"]
-        study.attacks("cpu", model, n, targeted=what == "targeted", **settings(p, 1))
-    elif what.startswith("px"):  # px3-untargeted / px5-targeted
-        k, kind = what[2:].split("-")
-        n = p["n_untargeted"] if kind == "untargeted" else p["n_targeted"]
-        study.attacks("cpu", model, n, targeted=kind == "targeted", **settings(p, int(k)))
+    elif what in ("untargeted", "targeted") or what.startswith("px"):  # px3-untargeted / px5-targeted
+        pixels, kind = (int(what[2:].split("-")[0]), what.split("-")[1]) if what.startswith("px") else (1, what)
+        n_untargeted, n_targeted = (p["n_untargeted"], 0) if kind == "untargeted" else (0, p["n_targeted"])
+        study.one_pixel_runs("cpu", [model], n_untargeted, n_targeted, n_untargeted_imagenet=p.get("n_untargeted_imagenet"),
+                             pixels=pixels, **settings)
     elif what == "early-stop":
-        study.early_stop_runs("cpu", model, p["early_stop_images"], **settings(p, 1))
+        study.early_stop_runs("cpu", model, p["early_stop_images"], pixels=1, **settings)
     elif what == "exhaustive":
         study.exhaustive("cpu", model, p["n_exhaustive"], seed=p["seed"], device=p["device"])
     elif what in ("random", "single_pixel"):
