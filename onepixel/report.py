@@ -134,8 +134,11 @@ def early_stop_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Success, confidence and cost of the same attacks under each stopping rule (one row per rule)."""
     rows = []
     for rule, r in runs.items():
+        if not len(r):  # the paper's rule fooled no image of the sample: nothing to compare
+            rows.append({"stop": rule, "images": 0})
+            continue
         ok = r[r.success]
-        rows.append({"stop": rule, "success %": metrics.percent(metrics.rate(r.success)),
+        rows.append({"stop": rule, "images": r.image.nunique(), "success %": metrics.percent(metrics.rate(r.success)),
                      "confidence % (successful)": round(100 * metrics.confidence(r), 2),
                      "true class % (successful)": round(100 * float(ok.true_prob.mean()), 2) if len(ok) else None,
                      "evaluations (mean)": round(float(r.evaluations.mean()))})

@@ -69,8 +69,8 @@ def test_headline_table_and_readme_block():
 def test_early_stop_table_compares_rules_on_the_same_images():
     from onepixel.report import early_stop_table
 
-    early = pd.DataFrame({"success": [True, False], "adv_prob": [0.5, 0.4], "true_prob": [0.3, 0.6],
-                          "evaluations": [400, 40_400]})
+    early = pd.DataFrame({"image": [3, 7], "success": [True, False], "adv_prob": [0.5, 0.4],
+                          "true_prob": [0.3, 0.6], "evaluations": [400, 40_400]})
     late = early.assign(success=[True, True], adv_prob=[0.9, 0.7], true_prob=[0.01, 0.2], evaluations=40_400)
     table = early_stop_table({"first flip": early, "never": late})
     assert table.loc["first flip", "confidence % (successful)"] == 50.0
@@ -78,6 +78,9 @@ def test_early_stop_table_compares_rules_on_the_same_images():
     assert table.loc["never", "true class % (successful)"] == 10.5
     assert table.loc["first flip", "success %"].startswith("50.0 [")
     assert table.loc["never", "evaluations (mean)"] == 40400
+    assert table.loc["never", "images"] == 2
+    empty = early_stop_table({"never": pd.DataFrame()})
+    assert empty.loc["never", "images"] == 0
 
 
 def test_reason_codes_keep_one_letter_per_reason():
