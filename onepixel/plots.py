@@ -37,6 +37,25 @@ def success_bars(runs: dict[str, dict]):
     return fig
 
 
+def depth_series(table: pd.DataFrame):
+    """Non-targeted success (with 95% intervals) and clean accuracy against depth, from
+    :func:`onepixel.report.depth_series`."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    depth = table.index.to_numpy()
+    ax.errorbar(depth, table["success %"], yerr=[table["success %"] - table["ci low %"],
+                                                 table["ci high %"] - table["success %"]],
+                marker="o", capsize=4)
+    ax.set_xticks(depth)
+    ax.set_xlabel("ResNet depth (layers)")
+    ax.set_ylabel("one-pixel success (%, 95% CI)")
+    acc = ax.twinx()
+    acc.plot(depth, table["accuracy %"], marker="s", ls="--", color="grey")
+    acc.set_ylabel("clean accuracy (%, dashed)")
+    acc.grid(False)
+    fig.tight_layout()
+    return fig
+
+
 def class_heatmap(matrix: pd.DataFrame, classes, title: str, ax=None):
     """Original (rows) x target (columns) success rates in percent."""
     if ax is None:

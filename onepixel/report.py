@@ -130,6 +130,25 @@ def few_pixel_table(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
     return table.set_index(["model", "pixels"])
 
 
+def depth_series(runs: dict[str, dict]) -> pd.DataFrame:
+    """The ResNet-(6n+2) networks among ``runs`` by depth: clean accuracy, non-targeted success
+    (rate and 95% interval, in percent), confidence and mean evaluations."""
+    rows = []
+    for name, run in runs.items():
+        u = run.get("untargeted")
+        if not name.startswith("resnet") or u is None or not len(u):
+            continue
+        r = metrics.rate(u.success)
+        rows.append({"depth": int(name[len("resnet"):]), "model": name, "accuracy %": round(100 * run["accuracy"], 2),
+                     "success %": round(100 * r["rate"], 1), "ci low %": round(100 * r["ci_low"], 1),
+                     "ci high %": round(100 * r["ci_high"], 1), "n": len(u),
+                     "confidence %": round(100 * metrics.confidence(u), 2) if u.success.any() else None,
+                     "mean evaluations": round(float(u.evaluations.mean()))})
+    if not rows:
+        raise ValueError("no ResNet non-targeted runs among the models: add resnet20 ... resnet56 to `models`")
+    return pd.DataFrame(rows).sort_values("depth").set_index("depth")
+
+
 def early_stop_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Success, confidence and cost of the same attacks under each stopping rule (one row per rule)."""
     rows = []

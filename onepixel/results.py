@@ -106,6 +106,8 @@ class Experiment:
                                "threads": torch.get_num_threads(), "host": platform.node(),
                                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         rows = self.load()
+        if not len(rows):  # nothing asked for and nothing stored
+            return rows
         rows = rows.drop_duplicates(subset=[c for c in (column, *keys) if c in rows])
         return rows[rows[column].isin(items)].reset_index(drop=True)
 

@@ -90,3 +90,18 @@ def test_reason_codes_keep_one_letter_per_reason():
     table, legend = reason_codes(summary)
     assert table.reason.tolist() == ["a", "b", "a"] and "main reason for a difference" not in table
     assert legend == "- (a) x\n- (b) y"
+
+
+def test_depth_series_orders_resnets_by_depth_and_skips_others():
+    from onepixel.report import depth_series
+
+    def run(successes):
+        return {"accuracy": 0.9, "untargeted": pd.DataFrame({"success": successes, "adv_prob": 0.6,
+                                                             "evaluations": 40_400})}
+    table = depth_series({"resnet56": run([True, False]), "allconv": run([True]), "resnet20": run([False] * 4)})
+    assert table.index.tolist() == [20, 56]
+    assert table.loc[56, "success %"] == 50.0 and table.loc[20, "success %"] == 0.0
+    assert table.loc[20, "n"] == 4 and pd.isna(table.loc[20, "confidence %"])
+    assert table.loc[56, "ci low %"] < 50 < table.loc[56, "ci high %"]
+    with pytest.raises(ValueError, match="ResNet"):
+        depth_series({"allconv": run([True])})

@@ -64,3 +64,10 @@ def test_recompute_ignores_stored_rows(tmp_path):
     calls = []
     exp.run(range(3), lambda items: calls.append(items) or square(items), chunk=3, recompute=True, progress=False)
     assert calls == [[0, 1, 2]] and len(exp.shards()) == 1
+
+
+def test_no_items_gives_an_empty_frame(tmp_path):
+    exp = Experiment("p", "demo", {"a": 1}, root=tmp_path)
+    assert exp.run([], square, chunk=4, progress=False).empty
+    exp.run([1, 2], square, chunk=4, progress=False)
+    assert exp.run([], square, chunk=4, progress=False).empty
