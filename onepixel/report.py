@@ -381,8 +381,8 @@ def write_readme(profile: str, readme: Path = ROOT / "README.md",
     best = pd.concat(best, ignore_index=True)
     data = model_and_data("allconv")[1]
     fig = plots.gallery(best, data.subset(best.image.tolist()), data.classes, columns=len(best))
-    for ax, name in zip(fig.axes[len(best):], best.model):
-        ax.set_xlabel(name)
+    for ax, name in zip(fig.axes[len(best):], best.model):  # the axes are off: name the network in the title
+        ax.set_title(f"{name}: {ax.get_title()}", fontsize=ax.title.get_fontsize())
     figure.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(figure, dpi=110, bbox_inches="tight")
     plt.close(fig)
