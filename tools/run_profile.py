@@ -27,9 +27,11 @@ for task in sys.argv[2:]:
         study.predictions("cpu", model, p["device"])
     elif what in ("untargeted", "targeted") or what.startswith("px"):  # px3-untargeted / px5-targeted
         pixels, kind = (int(what[2:].split("-")[0]), what.split("-")[1]) if what.startswith("px") else (1, what)
-        n_untargeted, n_targeted = (p["n_untargeted"], 0) if kind == "untargeted" else (0, p["n_targeted"])
-        study.one_pixel_runs("cpu", [model], n_untargeted, n_targeted, n_untargeted_imagenet=p.get("n_untargeted_imagenet"),
-                             pixels=pixels, **settings)
+        if kind == "untargeted":
+            study.one_pixel_runs("cpu", [model], p["n_untargeted"], 0, pixels=pixels,
+                                 n_untargeted_imagenet=p.get("n_untargeted_imagenet"), **settings)
+        else:
+            study.one_pixel_runs("cpu", [model], 0, p["n_targeted"], pixels=pixels, **settings)
     elif what == "early-stop":
         study.early_stop_runs("cpu", model, p["early_stop_images"], pixels=1, **settings)
     elif what == "exhaustive":
