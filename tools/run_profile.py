@@ -4,7 +4,7 @@ order and thread count, so that result shards land early and several workers can
 
 usage: python tools/run_profile.py THREADS TASK [TASK ...]
 TASK = notebook:model:what, what in predictions, untargeted, targeted, px3-untargeted,
-px5-targeted (etc.), early-stop, exhaustive, random, single_pixel, cube. Example:
+px5-targeted (etc.), depth, early-stop, exhaustive, random, single_pixel, cube. Example:
 nohup python tools/run_profile.py 1 02_attacks:allconv:predictions 02_attacks:allconv:untargeted > runs/w1.log &
 """
 import sys
@@ -32,6 +32,8 @@ for task in sys.argv[2:]:
                                  n_untargeted_imagenet=p.get("n_untargeted_imagenet"), **settings)
         else:
             study.one_pixel_runs("cpu", [model], 0, p["n_targeted"], pixels=pixels, **settings)
+    elif what == "depth":  # the ResNet depth series of chapter 02
+        study.one_pixel_runs("cpu", [model], p["n_depth"], 0, pixels=1, **settings)
     elif what == "early-stop":
         study.early_stop_runs("cpu", model, p["early_stop_images"], pixels=1, **settings)
     elif what == "exhaustive":
