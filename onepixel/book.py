@@ -22,12 +22,23 @@ class NotebookFailed(RuntimeError):
 
 
 def profile_parameters(profile: str, notebook: str, notebooks_dir: Path) -> dict:
+    """The values ``profile`` gives ``notebook`` (its ``common`` section, then the notebook's own),
+    restricted to the names the notebook's parameters cell declares. A name in the notebook's own
+    section that the notebook does not declare is an error, not silently dropped."""
+    import papermill as pm
+
     path = notebooks_dir / "profiles" / f"{profile}.yaml"
     if not path.exists():
         choices = sorted(p.stem for p in (notebooks_dir / "profiles").glob("*.yaml"))
         raise ValueError(f"unknown profile {profile!r}; choose from {choices}")
     cfg = yaml.safe_load(path.read_text()) or {}
-    return {**cfg.get("common", {}), **cfg.get(notebook, {}), "profile": profile}
+    declared = pm.inspect_notebook(str(notebooks_dir / f"{notebook}.ipynb"))
+    unknown = sorted(set(cfg.get(notebook, {})) - set(declared))
+    if unknown:
+        raise ValueError(f"{path.name}: {notebook} declares no parameter {', '.join(unknown)}; "
+                         f"it declares {', '.join(declared)}")
+    values = {**cfg.get("common", {}), **cfg.get(notebook, {}), "profile": profile}
+    return {k: v for k, v in values.items() if k in declared}
 
 
 def notebook_parameters(profile: str, notebook: str, notebooks_dir: Path = ROOT / "notebooks") -> dict:
@@ -39,8 +50,7 @@ def notebook_parameters(profile: str, notebook: str, notebooks_dir: Path = ROOT 
 
     declared = pm.inspect_notebook(str(notebooks_dir / f"{notebook}.ipynb"))
     params = {k: ast.literal_eval(v["default"]) for k, v in declared.items()}
-    params.update({k: v for k, v in profile_parameters(profile, notebook, notebooks_dir).items() if k in declared})
-    return params
+    return params | profile_parameters(profile, notebook, notebooks_dir)
 
 
 def hide_injected_parameters(path: Path) -> None:
@@ -63,8 +73,7 @@ def execute(profile: str, out_dir: Path, notebooks_dir: Path = ROOT / "notebooks
     for nb in sorted(notebooks_dir.glob("[0-9]*.ipynb")):
         if only and nb.stem not in only:
             continue
-        declared = pm.inspect_notebook(str(nb))
-        params = {k: v for k, v in profile_parameters(profile, nb.stem, notebooks_dir).items() if k in declared}
+        params = profile_parameters(profile, nb.stem, notebooks_dir)
         print(f"[{profile}] {nb.name} {params}", flush=True)
         t0 = time.time()
         try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from onepixel.book import NotebookFailed, build, execute
+from onepixel.book import NotebookFailed, build, execute, notebook_parameters
 
 from .conftest import SHARED, shared_or_skip
 
@@ -74,6 +74,28 @@ def test_failing_notebook_stops_the_build(tmp_path):
     nbformat.write(nb, tmp_path / "01_broken.ipynb")
     with pytest.raises(NotebookFailed, match=r"01_broken.ipynb, cell \d+: ZeroDivisionError"):
         execute("smoke", tmp_path / "out", tmp_path, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("profile", sorted(p.stem for p in (ROOT / "notebooks" / "profiles").glob("*.yaml")))
+def test_every_profile_gives_every_notebook_declared_parameters(profile):
+    for nb in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        params = notebook_parameters(profile, nb.stem)
+        assert params["profile"] == profile, nb.name
+
+
+def test_a_parameter_the_notebook_does_not_declare_is_an_error(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("profile = 'x'\nmodels = ['allconv']", metadata={"tags": ["parameters"]})]
+    nbformat.write(nb, tmp_path / "01_chapter.ipynb")
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "cpu.yaml").write_text("common: {n: 1}\n01_chapter: {modles: [nin]}\n")
+    with pytest.raises(ValueError, match="01_chapter declares no parameter modles"):
+        notebook_parameters("cpu", "01_chapter", tmp_path)
+    (tmp_path / "profiles" / "cpu.yaml").write_text("common: {n: 1}\n01_chapter: {models: [nin]}\n")
+    assert notebook_parameters("cpu", "01_chapter", tmp_path) == {"profile": "cpu", "models": ["nin"]}
 
 
 def test_pages_in_headless_chromium(smoke_book):
