@@ -119,6 +119,15 @@ def test_tuning_picks_a_measured_cutoff():
     assert backend.tune(probe=20, repeats=1, margin=0.0)[0] == 1, "no cutoff beats dense by 100%: dense"
 
 
+def test_tuning_times_dense_as_often_as_the_fastest_cutoffs(monkeypatch):
+    backend = IncrementalBackend(randomise_batchnorm(ARCHITECTURES["allconv"]()), torch.rand(2, 3, 32, 32), cutoff=5)
+    calls, logits = [], backend.logits
+    monkeypatch.setattr(backend, "logits", lambda idx, cand, cutoff: calls.append(cutoff) or logits(idx, cand, cutoff))
+    _, timings = backend.tune(probe=4, repeats=2)
+    rivals = sorted((c for c in timings if c != 1), key=calls.count, reverse=True)[:3]
+    assert calls.count(1) == 3 and all(calls.count(c) >= 3 for c in rivals)
+
+
 def test_auto_uses_the_plain_model_when_dense_was_measured_fastest(monkeypatch):
     monkeypatch.setattr(IncrementalBackend, "_tuned_cutoff", lambda self, probe: 1)
     model = randomise_batchnorm(ARCHITECTURES["allconv"]())
