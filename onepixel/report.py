@@ -130,6 +130,23 @@ def few_pixel_table(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
     return table.set_index(["model", "pixels"])
 
 
+def pixel_gain(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
+    """Per (model, k > 1): on the images both the one-pixel and the k-pixel non-targeted runs
+    attacked, how many each fooled, and how many only one of them fooled (a paired comparison)."""
+    rows = []
+    for (name, k), run in runs.items():
+        one, many = runs.get((name, 1), {}).get("untargeted"), run.get("untargeted")
+        if k == 1 or one is None or many is None:
+            continue
+        both = one.set_index("image").success.to_frame("one").join(many.set_index("image").success.rename("many"),
+                                                                   how="inner")
+        rows.append({"model": name, "pixels": k, "images": len(both), "fooled with 1 px": int(both.one.sum()),
+                     "fooled with k px": int(both.many.sum()), "only with k px": int((both.many & ~both.one).sum()),
+                     "only with 1 px": int((both.one & ~both.many).sum())})
+    columns = ["model", "pixels", "images", "fooled with 1 px", "fooled with k px", "only with k px", "only with 1 px"]
+    return pd.DataFrame(rows, columns=columns).set_index(["model", "pixels"])
+
+
 def depth_series(runs: dict[str, dict]) -> pd.DataFrame:
     """The ResNet-(6n+2) networks among ``runs`` by depth: clean accuracy, non-targeted success
     (rate and 95% interval, in percent), confidence and mean evaluations."""

@@ -92,6 +92,20 @@ def test_reason_codes_keep_one_letter_per_reason():
     assert legend == "- (a) x\n- (b) y"
 
 
+def test_pixel_gain_pairs_images_across_pixel_counts():
+    from onepixel.report import pixel_gain
+
+    def run(images, successes):
+        return {"untargeted": pd.DataFrame({"image": images, "success": successes})}
+    table = pixel_gain({("nin", 1): run([1, 2, 3, 4], [True, False, False, True]),
+                        ("nin", 5): run([1, 2, 3, 9], [False, True, True, True]),
+                        ("vgg16", 3): run([1], [True])})  # no one-pixel run: no row
+    row = table.loc[("nin", 5)]
+    assert table.index.tolist() == [("nin", 5)]
+    assert (row["images"], row["fooled with 1 px"], row["fooled with k px"]) == (3, 1, 2)
+    assert (row["only with k px"], row["only with 1 px"]) == (2, 1)
+
+
 def test_depth_series_orders_resnets_by_depth_and_skips_others():
     from onepixel.report import depth_series
 
