@@ -53,13 +53,22 @@ def notebook_parameters(profile: str, notebook: str, notebooks_dir: Path = ROOT 
     return params | profile_parameters(profile, notebook, notebooks_dir)
 
 
-def hide_injected_parameters(path: Path) -> None:
-    """Tag papermill's injected-parameters cell hide-input, as the parameters cell is."""
+def tidy_executed(path: Path, root: Path) -> None:
+    """Make an executed notebook depend only on its inputs: papermill's injected-parameters cell gets
+    a fixed id and the hide-input tag (as the parameters cell has), and papermill's input and output
+    paths are stored relative to ``root``. A rebuild from the same results then changes only the
+    execution timestamps."""
     nb = json.loads(path.read_text())
     for cell in nb["cells"]:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-        if "injected-parameters" in tags and "hide-input" not in tags:
-            tags.append("hide-input")
+        if "injected-parameters" in tags:
+            cell["id"] = "injected-parameters"
+            if "hide-input" not in tags:
+                tags.append("hide-input")
+    papermill = nb["metadata"].get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if papermill.get(key) and Path(papermill[key]).is_relative_to(root):
+            papermill[key] = str(Path(papermill[key]).relative_to(root))
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -81,7 +90,7 @@ def execute(profile: str, out_dir: Path, notebooks_dir: Path = ROOT / "notebooks
                                 progress_bar=True)
         except pm.PapermillExecutionError as e:
             raise NotebookFailed(f"{nb.name}, cell {e.exec_count}: {e.ename}: {e.evalue}") from None
-        hide_injected_parameters(out_dir / nb.name)
+        tidy_executed(out_dir / nb.name, cwd)
         timings[nb.stem] = round(time.time() - t0, 1)
     return timings
 
