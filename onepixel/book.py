@@ -57,7 +57,8 @@ def tidy_executed(path: Path, root: Path) -> None:
     """Make an executed notebook depend only on its inputs: papermill's injected-parameters cell gets
     a fixed id and the hide-input tag (as the parameters cell has), and papermill's input and output
     paths are stored relative to ``root``. A rebuild from the same results then changes only the
-    execution timestamps."""
+    execution timestamps, the platform line, and figures computed live (chapter 09's line slices
+    differ in float rounding)."""
     nb = json.loads(path.read_text())
     for cell in nb["cells"]:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])

@@ -50,11 +50,12 @@ def test_smoke_book_builds(smoke_book, monkeypatch):
         assert not re.search(r'(src|href)="https?://', text), f"{page.name} loads a remote resource"
         assert "Traceback" not in text, f"{page.name} shows an error"
     for nb in (root / "book").glob("[0-9]*.ipynb"):
-        cells = json.loads(nb.read_text())["cells"]
+        executed = json.loads(nb.read_text())
+        cells = executed["cells"]
         injected = [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
         assert injected and "hide-input" in injected[0]["metadata"]["tags"]
         assert injected[0]["id"] == "injected-parameters"
-        papermill = json.loads(nb.read_text())["metadata"]["papermill"]
+        papermill = executed["metadata"]["papermill"]
         assert papermill["input_path"] == f"notebooks/{nb.name}" and papermill["output_path"] == f"book/{nb.name}"
         assert not any(o.get("output_type") == "error" for c in cells for o in c.get("outputs", []))
     # results were stored and a second run reuses them
