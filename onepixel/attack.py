@@ -5,6 +5,13 @@ Defaults are the paper's: population 400, at most 100 generations, F = 0.5, no c
 coordinates uniform over the image, colours N(128, 127); one-to-one selection; early stop when the
 target probability exceeds 0.9 (targeted) or the true-class probability falls below 0.05
 (non-targeted). Each (seed, image id, target) has its own random stream.
+
+Children whose coordinates or colours leave their range are clipped to it (``bounds="clip"``, the
+default, under which every stored result was computed) or redrawn uniformly inside it
+(``bounds="redraw"``, as SciPy's differential evolution and the authors' code do).
+Success is one definition everywhere: some evaluated candidate made the prediction change (reach
+the target); the row reports the best candidate by fitness when its re-check succeeds, else the
+most confident candidate that flipped.
 """
 from __future__ import annotations
 
@@ -18,9 +25,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .evaluator import Evaluator, apply_candidates, check_images, check_labels, round_candidates
+from .evaluator import Evaluator, apply_candidates, check_images, check_labels, content_keys, round_candidates
 
 UNTARGETED = -1
+BOUNDS = ("clip", "redraw")
+# Options added after results were stored: at these values they leave experiment identities unchanged.
+IDENTITY_DEFAULTS = {"bounds": "clip"}
 
 
 def task_rng(seed: int, image_id: int, target: int) -> np.random.Generator:
@@ -56,6 +66,15 @@ def clip_to_bounds(pop: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
+def redraw_out_of_bounds(pop: np.ndarray, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Replace each coordinate or colour outside its range by a uniform draw inside it (SciPy's rule)."""
+    out = pop.copy()
+    for axis, lo, hi in ((0, -0.5, width - 0.5), (1, -0.5, height - 0.5), (2, 0, 255), (3, 0, 255), (4, 0, 255)):
+        bad = (out[..., axis] < lo) | (out[..., axis] > hi)
+        out[..., axis][bad] = rng.uniform(lo, hi, int(bad.sum()))
+    return out
+
+
 def init_population(rng: np.random.Generator, popsize: int, pixels: int, height: int, width: int) -> np.ndarray:
     """Coordinates uniform over the image; colours N(128, 127) (clipped to 0..255)."""
     pop = np.empty((popsize, pixels, 5))
@@ -84,6 +103,8 @@ class _Task:
     generations: int = 0
     evaluations: int = 0
     first_flip: int | None = None  # evaluations spent when a candidate first succeeded
+    flip: np.ndarray | None = None  # the most confident candidate that succeeded (k x 5)
+    flip_prob: float = -1.0          # its adversarial (target) probability
     seconds: float = 0.0
     done: bool = False
 
@@ -110,19 +131,23 @@ class OnePixelAttack:
     ``stop_on_flip=True`` stops as soon as the prediction changes (or reaches the target) instead
     of at the probability thresholds. ``batch_size`` caps the candidates per model call.
     ``incremental=False`` turns off incremental inference (see :class:`onepixel.Evaluator`).
+    ``bounds``: "clip" (default) or "redraw" children that leave the image or the colour range.
     """
 
     def __init__(self, model: nn.Module, pixels: int = 1, popsize: int = 400, maxiter: int = 100,
                  F: float = 0.5, targeted: bool = False, target_threshold: float = 0.9,
                  true_threshold: float = 0.05, seed: int = 0, batch_size: int | None = None,
                  device: str | torch.device = "auto", stop_on_flip: bool = False, progress: bool = True,
-                 incremental: bool | str = "auto"):
+                 incremental: bool | str = "auto", bounds: str = "clip"):
         if pixels < 1:
             raise ValueError(f"pixels must be >= 1, got {pixels}")
         if popsize < 4:
             raise ValueError(f"popsize must be >= 4 (mutation needs three others), got {popsize}")
         if maxiter < 0:
             raise ValueError(f"maxiter must be >= 0, got {maxiter}")
+        if bounds not in BOUNDS:
+            raise ValueError(f"bounds must be one of {BOUNDS}, got {bounds!r}")
+        self.bounds = bounds
         self.model, self.pixels, self.popsize, self.maxiter, self.F = model, pixels, popsize, maxiter, F
         self.targeted, self.target_threshold, self.true_threshold = targeted, target_threshold, true_threshold
         self.seed, self.batch_size, self.device = seed, batch_size, device
@@ -132,7 +157,13 @@ class OnePixelAttack:
         return {"pixels": self.pixels, "popsize": self.popsize, "maxiter": self.maxiter, "F": self.F,
                 "targeted": self.targeted, "target_threshold": self.target_threshold,
                 "true_threshold": self.true_threshold, "seed": self.seed, "stop_on_flip": self.stop_on_flip,
-                "incremental": self.incremental}
+                "incremental": self.incremental, "bounds": self.bounds}
+
+    def identity(self) -> dict:
+        """The parameters that decide the rows (for the results store): not ``incremental``, which
+        changes only speed, and not options still at the value every earlier result used."""
+        return {k: v for k, v in self.params().items()
+                if k != "incremental" and not (k in IDENTITY_DEFAULTS and v == IDENTITY_DEFAULTS[k])}
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, targets=None) -> torch.Tensor:
         return self.run(images, labels, targets).adversarial
@@ -150,7 +181,23 @@ class OnePixelAttack:
             return bool((probs.argmax(1) != task.label).any())
         return bool((probs[:, task.label] < self.true_threshold).any())
 
-    def _tasks(self, labels: torch.Tensor, targets, ids, classes: int) -> list[_Task]:
+    def _success(self, task: _Task, pred: np.ndarray) -> np.ndarray:
+        return pred == task.target if task.target != UNTARGETED else pred != task.label
+
+    def _note_flips(self, task: _Task, cands: np.ndarray, probs: np.ndarray) -> None:
+        """Record the first success (evaluations spent) and the most confident successful candidate."""
+        pred = probs.argmax(1)
+        hit = np.flatnonzero(self._success(task, pred))
+        if not len(hit):
+            return
+        if task.first_flip is None:
+            task.first_flip = task.evaluations + int(hit[0]) + 1
+        conf = probs[hit, task.target] if task.target != UNTARGETED else probs[hit, pred[hit]]
+        j = int(conf.argmax())
+        if conf[j] > task.flip_prob:
+            task.flip, task.flip_prob = cands[hit[j]].copy(), float(conf[j])
+
+    def _tasks(self, labels: torch.Tensor, targets, ids, streams: list[int], classes: int) -> list[_Task]:
         n = len(labels)
         if targets is None:
             per_image = [[t for t in range(classes) if t != labels[i]] if self.targeted else [UNTARGETED]
@@ -167,15 +214,21 @@ class OnePixelAttack:
                 bad = torch.nonzero((t == labels[:, None]).any(1)).flatten().tolist()
                 raise ValueError(f"targets equal the true labels for images {bad[:10]}")
             per_image = t.tolist()
-        return [_Task(i, int(ids[i]), int(labels[i]), tg, task_rng(self.seed, int(ids[i]), tg))
+        return [_Task(i, int(ids[i]), int(labels[i]), tg, task_rng(self.seed, int(streams[i]), tg))
                 for i in range(n) for tg in per_image[i]]
 
     def run(self, images: torch.Tensor, labels: torch.Tensor, targets=None, ids=None) -> AttackResult:
-        """Attack each image (and target). ``ids`` name the images for the random streams
-        (default 0..N-1); pass dataset indices so results do not depend on the batch."""
+        """Attack each image (and target). ``ids`` name the images in the rows and seed their random
+        streams (pass dataset indices). Without ``ids`` rows name images 0..N-1 and each stream comes
+        from a digest of the image's uint8 content, so an image gets the same result alone, in any
+        batch and at any position."""
         check_images(images)
         labels = torch.as_tensor(labels).long().cpu()
-        ids = torch.arange(len(images)) if ids is None else torch.as_tensor(ids)
+        if ids is None:
+            ids, streams = torch.arange(len(images)), content_keys(images)
+        else:
+            ids = torch.as_tensor(ids)
+            streams = ids.tolist()
         if len(ids) != len(images):
             raise ValueError(f"ids must have one entry per image ({len(images)}), got {len(ids)}")
         ev = Evaluator(self.model, images, self.batch_size, self.device, self.incremental)
@@ -184,7 +237,7 @@ class OnePixelAttack:
         clean = ev.clean_probs(torch.arange(len(images))).numpy() if len(images) else np.zeros((0, 0))
         classes = clean.shape[1]
         check_labels(labels, len(images), classes)
-        tasks = self._tasks(labels, targets, ids, classes)
+        tasks = self._tasks(labels, targets, ids, streams, classes)
         clean_seconds, charged = (time.perf_counter() - t_start) / max(len(images), 1), set()
         for t in tasks:  # each image's clean evaluation is charged to its first attack
             if t.row not in charged:
@@ -203,18 +256,14 @@ class OnePixelAttack:
             if gen == 0:
                 cands = [t.pop for t in active]
             else:
-                cands = [clip_to_bounds(mutate(t.pop, t.rng, self.F)[0], h, w) for t in active]
+                cands = [self._bounded(mutate(t.pop, t.rng, self.F)[0], t.rng, h, w) for t in active]
             idx = torch.tensor(np.repeat([t.row for t in active], self.popsize))
             probs = ev.probs(idx, torch.from_numpy(np.concatenate(cands))).numpy()
             share = (time.perf_counter() - t0) / len(active)
             for i, t in enumerate(active):
                 p = probs[i * self.popsize:(i + 1) * self.popsize]
                 fit = self._fitness(t, p)
-                if t.first_flip is None:
-                    pred = p.argmax(1)
-                    hit = np.flatnonzero(pred == t.target if t.target != UNTARGETED else pred != t.label)
-                    if len(hit):
-                        t.first_flip = t.evaluations + int(hit[0]) + 1
+                self._note_flips(t, cands[i], p)
                 if gen == 0:
                     t.fit = fit
                 else:
@@ -228,8 +277,15 @@ class OnePixelAttack:
         bar.close()
         return self._finish(ev, tasks, clean)
 
+    def _bounded(self, children: np.ndarray, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+        if self.bounds == "redraw":
+            return redraw_out_of_bounds(children, rng, h, w)
+        return clip_to_bounds(children, h, w)
+
     def _finish(self, ev: Evaluator, tasks: list[_Task], clean: np.ndarray) -> AttackResult:
-        """Quantise each best candidate, re-check it with one more (counted) evaluation, build rows."""
+        """Quantise each best candidate and re-check it with one more (counted) evaluation; where that
+        fails but a candidate flipped during the search, re-check the most confident such one instead
+        (one more evaluation). Build the rows."""
         adversarial = ev.images.clone().cpu()
         if not tasks:
             return AttackResult([], adversarial, self.params())
@@ -238,17 +294,24 @@ class OnePixelAttack:
         best = round_candidates(best, ev.height, ev.width)
         rows_idx = torch.tensor([t.row for t in tasks])
         probs = ev.probs(rows_idx, best).numpy()
+        rechecks = np.ones(len(tasks), dtype=np.int64)
+        retry = [i for i, t in enumerate(tasks) if t.flip is not None and not self._success(t, probs[i].argmax())]
+        if retry:
+            flips = round_candidates(torch.from_numpy(np.stack([tasks[i].flip for i in retry])), ev.height, ev.width)
+            flip_probs = ev.probs(rows_idx[retry], flips).numpy()
+            best[retry], probs[retry] = flips, flip_probs
+            rechecks[retry] += 1
         share = (time.perf_counter() - t0) / len(tasks)
         rows = []
         for i, t in enumerate(tasks):
             p, cand = probs[i], best[i]
             adv_class = int(p.argmax())
-            success = adv_class == t.target if t.target != UNTARGETED else adv_class != t.label
+            success = bool(self._success(t, adv_class))
             before = (ev.images[t.row, :, cand[:, 1], cand[:, 0]].cpu() * 255).round()
             distortion = (cand[:, 2:5].T.float() - before).abs().mean().item()
-            row = {"image": t.image_id, "label": t.label, "target": t.target, "success": bool(success),
-                   "evaluations": t.evaluations + 1, "generations": t.generations,
-                   "first_success_evaluations": t.first_flip if t.first_flip is not None else np.nan,
+            row = {"image": t.image_id, "label": t.label, "target": t.target, "success": success,
+                   "evaluations": t.evaluations + int(rechecks[i]), "generations": t.generations,
+                   "first_success_evaluations": t.first_flip if success and t.first_flip is not None else np.nan,
                    "adv_class": adv_class, "adv_prob": float(p[adv_class]),
                    "true_prob": float(p[t.label]),
                    "target_prob": float(p[t.target]) if t.target != UNTARGETED else np.nan,

@@ -1,8 +1,9 @@
 """Build the book: execute every notebook with papermill under a profile into ``book/``, then
 render the HTML with Jupyter Book 1.x (offline, warnings as errors).
 
-Profiles live in ``notebooks/profiles/<profile>.yaml``: ``common`` parameters for every notebook,
-and a section per notebook (by file stem) that overrides them.
+Each notebook receives only ``profile`` and reads its settings from the profile itself (see
+:mod:`onepixel.plan`); whether it computes what is missing is the profile's ``compute`` (cpu: no,
+only what is stored is shown; smoke: yes).
 """
 from __future__ import annotations
 
@@ -12,45 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class NotebookFailed(RuntimeError):
     """A notebook raised while papermill executed it."""
-
-
-def profile_parameters(profile: str, notebook: str, notebooks_dir: Path) -> dict:
-    """The values ``profile`` gives ``notebook`` (its ``common`` section, then the notebook's own),
-    restricted to the names the notebook's parameters cell declares. A name in the notebook's own
-    section that the notebook does not declare is an error, not silently dropped."""
-    import papermill as pm
-
-    path = notebooks_dir / "profiles" / f"{profile}.yaml"
-    if not path.exists():
-        choices = sorted(p.stem for p in (notebooks_dir / "profiles").glob("*.yaml"))
-        raise ValueError(f"unknown profile {profile!r}; choose from {choices}")
-    cfg = yaml.safe_load(path.read_text()) or {}
-    declared = pm.inspect_notebook(str(notebooks_dir / f"{notebook}.ipynb"))
-    unknown = sorted(set(cfg.get(notebook, {})) - set(declared))
-    if unknown:
-        raise ValueError(f"{path.name}: {notebook} declares no parameter {', '.join(unknown)}; "
-                         f"it declares {', '.join(declared)}")
-    values = {**cfg.get("common", {}), **cfg.get(notebook, {}), "profile": profile}
-    return {k: v for k, v in values.items() if k in declared}
-
-
-def notebook_parameters(profile: str, notebook: str, notebooks_dir: Path = ROOT / "notebooks") -> dict:
-    """The parameters ``notebook`` runs with under ``profile``: its parameters cell's defaults,
-    overridden by the profile (only the names the notebook declares)."""
-    import ast
-
-    import papermill as pm
-
-    declared = pm.inspect_notebook(str(notebooks_dir / f"{notebook}.ipynb"))
-    params = {k: ast.literal_eval(v["default"]) for k, v in declared.items()}
-    return params | profile_parameters(profile, notebook, notebooks_dir)
 
 
 def tidy_executed(path: Path, root: Path) -> None:
@@ -78,12 +45,15 @@ def execute(profile: str, out_dir: Path, notebooks_dir: Path = ROOT / "notebooks
     """Run each notebook into ``out_dir``; stop at the first failure with notebook, cell and error."""
     import papermill as pm
 
+    from .plan import load
+
+    load(profile)  # a bad profile fails before any notebook runs
     out_dir.mkdir(parents=True, exist_ok=True)
     timings = {}
     for nb in sorted(notebooks_dir.glob("[0-9]*.ipynb")):
         if only and nb.stem not in only:
             continue
-        params = profile_parameters(profile, nb.stem, notebooks_dir)
+        params = {"profile": profile}
         print(f"[{profile}] {nb.name} {params}", flush=True)
         t0 = time.time()
         try:

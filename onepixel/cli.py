@@ -65,6 +65,24 @@ def cmd_book(args: argparse.Namespace) -> None:
     print(f"book built: {html / 'index.html'}")
 
 
+def cmd_run(args: argparse.Namespace) -> None:
+    from .runner import run
+
+    result = run(args.profile, args.scheduler, args.workers, args.threads, args.device, args.hours, args.nice)
+    print(f"stored {result['stored']} shards ({result['cpu_hours']} CPU hours); {result['left']} shards left, "
+          f"{result['waiting']} experiments waiting on others", flush=True)
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    from .runner import status
+
+    table = status(args.profile)
+    print(table.to_string(index=False, na_rep="-"))
+    left = table["CPU hours left"].sum()
+    print(f"\n{table['CPU hours spent'].sum():.2f} CPU hours spent; about {left:.1f} CPU hours left "
+          "(experiments with nothing stored yet not estimated)")
+
+
 def cmd_readme(args: argparse.Namespace) -> None:
     from .report import write_readme
 
@@ -111,6 +129,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--only", nargs="+", help="execute only these notebooks (file stems)")
     p.add_argument("--no-execute", action="store_true", help="render the executed notebooks already in book/")
     p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("run", help="compute everything the profile's plan asks for that is not stored (on Dask)")
+    p.add_argument("--profile", default="cpu", help="notebooks/profiles/<profile>.yaml")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster here)")
+    p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: one per core or GPU)")
+    p.add_argument("--threads", type=int, help="torch threads per task (default: cores / workers)")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda (one GPU per task)")
+    p.add_argument("--hours", type=float, help="hand out no new work after this many hours")
+    p.add_argument("--nice", type=int, default=0, help="lower the workers' priority by this much (e.g. 10)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="per planned experiment: images planned and stored, CPU hours spent and left")
+    p.add_argument("--profile", default="cpu")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("readme", help="put the headline table and gallery of a profile's stored runs in README.md")
     p.add_argument("--profile", default="cpu")

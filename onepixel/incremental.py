@@ -18,6 +18,7 @@ never meet before the cutoff, and densely otherwise.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -238,6 +239,7 @@ def _paste(crop: torch.Tensor, r: torch.Tensor, c: torch.Tensor, win: Window) ->
 class IncrementalBackend:
     """Logits of candidates on ``images`` (N x 3 x H x W, float [0, 1], quantised) by windows.
 
+    It traces a copy of ``model``; the model itself is neither called nor changed.
     ``cutoff``: index in the traced graph's node list from which the network runs densely;
     None chooses it by timing ``probe`` candidates at each possible cutoff (cached per model).
     """
@@ -245,7 +247,7 @@ class IncrementalBackend:
     _cutoff_cache: dict = {}
 
     def __init__(self, model: nn.Module, images: torch.Tensor, cutoff: int | None = None, probe: int = 64):
-        model = model.eval()
+        model = copy.deepcopy(model).eval()  # tracing runs forward on proxies: never on the caller's module
         try:
             gm = fx.GraphModule(model, _Tracer().trace(model))
         except Exception as e:

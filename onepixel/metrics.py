@@ -24,7 +24,43 @@ def rate(success: pd.Series) -> dict:
     """Success rate with its denominator and 95% Wilson interval."""
     k, n = int(success.sum()), int(len(success))
     lo, hi = wilson_interval(k, n)
-    return {"rate": k / n if n else float("nan"), "successes": k, "n": n, "ci_low": lo, "ci_high": hi}
+    return {"rate": k / n if n else float("nan"), "successes": k, "n": n, "ci_low": lo, "ci_high": hi,
+            "interval": "Wilson"}
+
+
+def intraclass_correlation(success: pd.Series, clusters: pd.Series) -> float:
+    """ANOVA estimate of the intraclass correlation of a 0/1 outcome within clusters, in [0, 1];
+    1 (the cautious value) where the data cannot estimate it (one cluster, or no variation)."""
+    groups = success.astype(float).groupby(clusters.to_numpy())
+    sizes, means = groups.size().to_numpy(float), groups.mean().to_numpy()
+    n, g, p = sizes.sum(), len(sizes), success.mean()
+    if g < 2 or n <= g or p in (0, 1):
+        return 1.0
+    between = (sizes * (means - p) ** 2).sum() / (g - 1)
+    within = (sizes * means * (1 - means)).sum() / (n - g)
+    n0 = (n - (sizes ** 2).sum() / n) / (g - 1)
+    icc = (between - within) / (between + (n0 - 1) * within) if between + (n0 - 1) * within > 0 else 1.0
+    return float(min(max(icc, 0.0), 1.0))
+
+
+def clustered_rate(success: pd.Series, clusters: pd.Series) -> dict:
+    """Success rate of attacks that come in correlated groups (the 9 targeted attacks of one image):
+    a Wilson interval on the effective sample size n / deff, deff = 1 + (m - 1) ICC (the design
+    effect, m the mean group size). With one attack per group this is :func:`rate`."""
+    out = rate(success)
+    n = out["n"]
+    if not n:
+        return out
+    m = n / clusters.nunique()
+    n_eff = n / (1 + (m - 1) * intraclass_correlation(success, clusters))
+    lo, hi = wilson_interval(out["rate"] * n_eff, n_eff)
+    return {**out, "ci_low": lo, "ci_high": hi, "n_effective": n_eff, "groups": int(clusters.nunique()),
+            "interval": "Wilson, design effect" if m > 1 else "Wilson"}
+
+
+def targeted_rate(rows: pd.DataFrame) -> dict:
+    """Targeted success over (image, target) pairs, with its interval clustered by image."""
+    return clustered_rate(rows.success, rows.image)
 
 
 def confidence(rows: pd.DataFrame) -> float:
@@ -83,7 +119,7 @@ def attack_table(runs: dict[str, dict]) -> pd.DataFrame:
             row["confidence %"] = round(100 * confidence(u), 2)
         if t is not None and len(t):
             d = derived_untargeted(t)
-            row["targeted %"] = percent(rate(t.success))
+            row["targeted % (clustered)"] = percent(targeted_rate(t))
             row["non-targeted from 9 targets %"] = percent(rate(d.success))
             row["confidence (targets) %"] = round(100 * float(d[d.success].adv_prob.mean()), 2) if d.success.any() \
                 else float("nan")

@@ -12,7 +12,7 @@ import yaml
 
 from . import metrics, paper
 from .models import IMAGENET_MODELS, input_size, parameter_count
-from .results import versions
+from .results import cost_path, stored_shards, versions
 from .study import accuracy, model_and_data, results_root
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,8 +83,8 @@ def stored_results(profile: str) -> pd.DataFrame:
     for meta in sorted((results_root() / profile).glob("*/*/meta.json")):
         m = json.loads(meta.read_text())
         ident = m["identity"]
-        shards = sorted(meta.parent.glob("shard-*.csv"))
-        costs = [json.loads(s.with_suffix(".json").read_text()) for s in shards if s.with_suffix(".json").exists()]
+        shards = stored_shards(meta.parent)
+        costs = [json.loads(cost_path(s).read_text()) for s in shards if cost_path(s).exists()]
         rows.append({"experiment": meta.parent.parent.name, "key": meta.parent.name,
                      "model": ident.get("model"), "weights": ident.get("weights"), "data": ident.get("data"),
                      "rows": sum(len(pd.read_csv(s)) for s in shards), "shards": len(shards),
@@ -108,8 +108,10 @@ def profiles_table() -> pd.DataFrame:
     rows = {}
     for path in sorted((ROOT / "notebooks" / "profiles").glob("*.yaml")):
         cfg = yaml.safe_load(path.read_text()) or {}
-        flat = {f"{section}.{k}": v for section, values in cfg.items() for k, v in (values or {}).items()}
-        rows[path.stem] = {k: json.dumps(v) if isinstance(v, list) else v for k, v in flat.items()}
+        flat = {f"{section}.{k}": v for section, values in cfg.items() if isinstance(values, dict)
+                for k, v in values.items()}
+        flat.update({section: values for section, values in cfg.items() if isinstance(values, list)})
+        rows[path.stem] = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flat.items()}
     return pd.DataFrame(rows)
 
 
@@ -197,7 +199,8 @@ def cost_table(runs: dict[str, dict]) -> pd.DataFrame:
 
 
 def budget_curves(profile: str, models: list[str], runs: dict[str, dict], random_budget: int, n_baseline: int,
-                  n_exhaustive: int, seed: int, device: str, recompute: bool) -> dict[str, tuple[dict, dict]]:
+                  n_exhaustive: int, seed: int, device: str, recompute: bool,
+                  compute: bool = True) -> dict[str, tuple[dict, dict]]:
     """Per model: success-rate curves against evaluations (DE, random search, random corners) and
     the exhaustive search as a fixed-cost point."""
     from .study import baseline, exhaustive
@@ -208,10 +211,10 @@ def budget_curves(profile: str, models: list[str], runs: dict[str, dict], random
         budgets = np.unique(np.geomspace(1, max(de.evaluations.max(), random_budget), 60).round())
         curves = {f"DE (n={len(de)})": (budgets, metrics.success_by_budget(de.first_success_evaluations, budgets))}
         for method in ("random", "single_pixel"):
-            b = baseline(profile, name, n_baseline, method, random_budget, seed, device, recompute=recompute)
+            b = baseline(profile, name, n_baseline, method, random_budget, seed, device, recompute, compute)
             spent = b.evaluations.where(b.success)
             curves[f"{method.replace('_', ' ')} (n={len(b)})"] = (budgets, metrics.success_by_budget(spent, budgets))
-        ex = exhaustive(profile, name, n_exhaustive, seed=seed, device=device, recompute=recompute)
+        ex = exhaustive(profile, name, n_exhaustive, seed=seed, device=device, recompute=recompute, compute=compute)
         per_image = ex.groupby("image").success.any()
         points = {f"exhaustive, 8 corners (n={len(per_image)})": (int(ex.evaluations.iloc[0]), per_image.mean())}
         out[name] = (curves, points)
@@ -290,8 +293,8 @@ def paper_summary(runs: dict[str, dict], few: dict[tuple[str, int], dict] | None
             add("IV" if not imagenet else "IV (ImageNet)", name, "accuracy %", 100 * run["accuracy"],
                 kaggle.get("accuracy"), _WHY["ImageNet" if imagenet else "IV"])
         if ref and t is not None and len(t):
-            r = metrics.rate(t.success)
-            add("VIII", name, "targeted success %", 100 * r["rate"], ref["targeted"], _WHY["VIII"], r)
+            r = metrics.targeted_rate(t)
+            add("VIII", name, "targeted success % (clustered CI)", 100 * r["rate"], ref["targeted"], _WHY["VIII"], r)
             d = metrics.derived_untargeted(t)
             r = metrics.rate(d.success)
             add("VIII", name, "non-targeted success (from 9 targets) %", 100 * r["rate"], ref["untargeted_derived"],
@@ -323,8 +326,8 @@ def paper_summary(runs: dict[str, dict], few: dict[tuple[str, int], dict] | None
         label = f"{name}, {k} px"
         t, u = run.get("targeted"), run.get("untargeted")
         if t is not None and len(t):
-            r = metrics.rate(t.success)
-            add("V", label, "targeted success %", 100 * r["rate"], ref["targeted"], _WHY["V"], r)
+            r = metrics.targeted_rate(t)
+            add("V", label, "targeted success % (clustered CI)", 100 * r["rate"], ref["targeted"], _WHY["V"], r)
             d = metrics.derived_untargeted(t)
             r = metrics.rate(d.success)
             add("V", label, "non-targeted success (from 9 targets) %", 100 * r["rate"], ref["untargeted"], _WHY["V"], r)
@@ -361,7 +364,7 @@ def headline(runs: dict[str, dict]) -> pd.DataFrame:
         rows.append({"network": name, "accuracy %": f"{100 * run['accuracy']:.1f}",
                      "non-targeted success %": metrics.percent(metrics.rate(u.success)) if u is not None else "-",
                      "paper": ref.get("untargeted", "-"),
-                     "targeted success %": metrics.percent(metrics.rate(t.success)) if t is not None else "-",
+                     "targeted success %": metrics.percent(metrics.targeted_rate(t)) if t is not None else "-",
                      "paper ": ref.get("targeted") or "-",
                      "confidence %": f"{100 * metrics.confidence(u):.1f}" if u is not None and u.success.any() else "-",
                      "paper  ": ref.get("confidence", "-")})
@@ -385,10 +388,10 @@ def write_readme(profile: str, readme: Path = ROOT / "README.md",
     import matplotlib.pyplot as plt
 
     from . import plots
-    from .book import notebook_parameters
+    from .plan import settings
     from .study import de_settings, one_pixel_runs
 
-    p = notebook_parameters(profile, "02_attacks")
+    p = settings(profile, "02_attacks")
     runs = one_pixel_runs(profile, p["models"], p["n_untargeted"], p["n_targeted"], p["targeted_models"],
                           p["n_untargeted_imagenet"], pixels=p["pixels"], **de_settings(p))
     table = headline(runs)
@@ -405,7 +408,7 @@ def write_readme(profile: str, readme: Path = ROOT / "README.md",
     plt.close(fig)
     body = (f"{table.to_markdown(index=False)}\n\n![Most confident one-pixel attacks]({figure.relative_to(ROOT)})\n\n"
             f"Profile `{profile}`: one pixel, the paper's DE settings; rates with 95% Wilson intervals and "
-            f"denominators. Paper values: Table VIII (original CIFAR-10 test set) and Table IV (ImageNet, AlexNet "
+            f"denominators (targeted: n image-target pairs, the interval on the design-effect sample size, since an image's 9 targets are correlated). Paper values: Table VIII (original CIFAR-10 test set) and Table IV (ImageNet, AlexNet "
             f"for our SqueezeNet stand-in). Regenerate with `onepixel readme --profile {profile}`.")
     text = readme.read_text()
     if "<!-- headline -->" not in text:  # first run: add the section before the set-up instructions

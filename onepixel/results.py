@@ -5,6 +5,8 @@ digests, library versions, device) and ``shard-NNNNN.csv`` files, each written a
 killed run loses at most the shard in progress and a rerun computes only the missing items. Each
 computed shard has a ``shard-NNNNN.json`` beside it with the wall and CPU seconds it took.
 ``key`` is a digest of the metadata that determines the rows, so other parameters never match.
+An experiment created with ``compress=True`` writes ``shard-NNNNN.csv.gz`` (large per-pixel maps);
+both kinds of shard are read alike.
 """
 from __future__ import annotations
 
@@ -37,14 +39,16 @@ class Experiment:
     folder); ``info`` is recorded alongside (device, versions) without changing the key."""
 
     def __init__(self, profile: str, name: str, identity: dict, info: dict | None = None,
-                 root: Path | str = RESULTS_DIR):
+                 root: Path | str = RESULTS_DIR, compress: bool = False):
         blob = json.dumps(identity, sort_keys=True, default=str)
         self.key = hashlib.sha256(blob.encode()).hexdigest()[:12]
         self.dir = Path(root) / profile / name / self.key
         self.identity, self.info = identity, info or {}
+        self.compress = compress
 
     def shards(self) -> list[Path]:
-        return sorted(self.dir.glob("shard-*.csv"))
+        """The stored shards, in the order they were written (``.csv`` and ``.csv.gz`` alike)."""
+        return stored_shards(self.dir)
 
     def load(self) -> pd.DataFrame:
         """All stored rows (an empty frame when there are none)."""
@@ -55,8 +59,7 @@ class Experiment:
 
     def cost(self) -> dict:
         """Shards, wall and CPU seconds recorded for the stored shards."""
-        costs = [json.loads(p.with_suffix(".json").read_text()) for p in self.shards()
-                 if p.with_suffix(".json").exists()]
+        costs = [json.loads(cost_path(p).read_text()) for p in self.shards() if cost_path(p).exists()]
         return {"shards": len(costs), "wall_seconds": sum(c["wall_seconds"] for c in costs),
                 "cpu_seconds": sum(c["cpu_seconds"] for c in costs)}
 
@@ -75,20 +78,21 @@ class Experiment:
         """Store ``rows`` as the next shard, atomically, and ``cost`` (seconds spent) beside it."""
         self._write_meta()
         shards = self.shards()
-        n = int(shards[-1].stem.split("-")[1]) + 1 if shards else 0
-        path = self.dir / f"shard-{n:05d}.csv"
+        n = shard_number(shards[-1]) + 1 if shards else 0
+        path = self.dir / f"shard-{n:05d}.csv{'.gz' if self.compress else ''}"
         if cost is not None:
-            _atomic_text(path.with_suffix(".json"), json.dumps({"rows": len(rows), **cost}) + "\n")
+            _atomic_text(cost_path(path), json.dumps({"rows": len(rows), **cost}) + "\n")
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        rows.to_csv(tmp, index=False)
+        rows.to_csv(tmp, index=False, compression="gzip" if self.compress else None)
         os.replace(tmp, path)
         return path
 
     def run(self, items: Iterable[int], compute: Callable[[list[int]], pd.DataFrame], chunk: int,
             column: str = "image", recompute: bool = False, progress: bool = True,
-            keys: tuple[str, ...] = ("target", "method")) -> pd.DataFrame:
+            keys: tuple[str, ...] = ("target", "method"), computing: bool = True) -> pd.DataFrame:
         """Rows for every item: stored ones, plus ``compute(missing_chunk)`` for the rest, one shard
-        per chunk. ``column`` names the item in the rows; ``column`` and ``keys`` identify a row."""
+        per chunk (none when ``computing`` is False). ``column`` names the item in the rows;
+        ``column`` and ``keys`` identify a row."""
         from tqdm import tqdm
 
         if recompute:
@@ -96,7 +100,7 @@ class Experiment:
         items = list(items)
         stored = self.load()
         done = set(stored[column].tolist()) if len(stored) else set()
-        missing = [i for i in items if i not in done]
+        missing = [i for i in items if i not in done] if computing else []
         for s in tqdm(range(0, len(missing), chunk), desc=self.dir.parent.name, disable=not progress or None,
                       leave=False):
             wall, cpu = time.perf_counter(), time.process_time()
@@ -110,6 +114,21 @@ class Experiment:
             return rows
         rows = rows.drop_duplicates(subset=[c for c in (column, *keys) if c in rows])
         return rows[rows[column].isin(items)].reset_index(drop=True)
+
+
+def stored_shards(directory: Path) -> list[Path]:
+    """The shards in an experiment's folder, in the order they were written."""
+    return sorted([*directory.glob("shard-*.csv"), *directory.glob("shard-*.csv.gz")], key=shard_number)
+
+
+def shard_number(path: Path) -> int:
+    """N of ``shard-N.csv`` or ``shard-N.csv.gz``."""
+    return int(path.name.split(".")[0].split("-")[1])
+
+
+def cost_path(shard: Path) -> Path:
+    """The ``shard-N.json`` cost record beside a shard."""
+    return shard.with_name(shard.name.split(".")[0] + ".json")
 
 
 def _atomic_text(path: Path, text: str) -> None:

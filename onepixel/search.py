@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .evaluator import Evaluator, check_images, check_labels
+from .evaluator import Evaluator, check_images, check_labels, content_keys
 
 
 def colour_grid(levels: int = 2) -> torch.Tensor:
@@ -113,14 +113,16 @@ _STREAMS = {"random": 1_000, "single_pixel": 1_001}
 
 
 def _sampled_search(model, images, labels, budget, sampler, batch_size, device, seed, ids, name) -> pd.DataFrame:
-    """Try ``budget`` candidates per image from ``sampler(rng, budget, h, w)``; stop at the first flip."""
+    """Try ``budget`` candidates per image from ``sampler(rng, budget, h, w)``; stop at the first flip.
+    Without ``ids`` each image's random stream comes from its content (as in the DE attack)."""
     check_images(images)
     labels = torch.as_tensor(labels).long().cpu()
+    streams = content_keys(images) if ids is None else [int(i) for i in ids]
     ids = torch.arange(len(images)) if ids is None else torch.as_tensor(ids)
     ev = Evaluator(model, images, batch_size, device)
     rows = []
     for i in range(len(images)):
-        rng = np.random.default_rng([seed, int(ids[i]), _STREAMS[name]])  # not the DE's streams
+        rng = np.random.default_rng([seed, streams[i], _STREAMS[name]])  # not the DE's streams
         cands = torch.from_numpy(sampler(rng, budget, ev.height, ev.width))
         probs = ev.probs(torch.full((budget,), i), cands)
         if i == 0:

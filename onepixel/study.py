@@ -1,10 +1,11 @@
-"""The study's experiments, as the notebooks call them: each returns stored rows that match its
-parameters and computes (and stores) only what is missing. See :mod:`onepixel.results`.
+"""The study's experiments, as the notebooks call them: each returns the stored rows of one
+:class:`~onepixel.experiments.Job` and, with ``compute=True`` (the library default), computes and
+stores only what is missing first. With ``compute=False`` nothing is computed and a line says how
+many of the planned images are stored. See :mod:`onepixel.results` and :mod:`onepixel.experiments`.
 """
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -12,12 +13,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .attack import OnePixelAttack
-from .data import ImageDataset, load_cifar10, load_imagenet
 from .evaluator import resolve_device
+from .experiments import Job, chunk_size, experiments, model_and_data, size_for, store, timed_compute
 from .models import IMAGENET_MODELS, input_size, load_pretrained
 from .results import Experiment
-from .search import exhaustive_search, random_search, single_pixel_search
+
+__all__ = ["model_and_data"]
 
 
 def results_root() -> Path:
@@ -25,32 +26,104 @@ def results_root() -> Path:
     return Path(os.environ.get("ONEPIXEL_RESULTS", "results"))
 
 
-@lru_cache(maxsize=16)
-def model_and_data(name: str) -> tuple[torch.nn.Module, ImageDataset]:
-    """A trained model and its test data (CIFAR-10 test set, or the 1,300 ImageNet validation images)."""
-    model = load_pretrained(name)
-    data = (load_imagenet("val1300", size=input_size(name)) if name in IMAGENET_MODELS
-            else load_cifar10("test"))
-    return model, data
+def job_images(profile: str, job: Job, compute: bool = True) -> list[int] | None:
+    """The images a job covers, sorted; None while they cannot be known without computing (its
+    source job, or the clean predictions that define the sample, are not all stored) and ``compute``
+    is False."""
+    if job.kind == "predictions":
+        return list(range(len(model_and_data(job.model)[1])))
+    if job.images is not None:
+        return sorted(job.images)
+    if job.fooled_by is not None:
+        if missing_images(profile, job.fooled_by, compute=False) != []:
+            if not compute:
+                return None
+            run_job(profile, job.fooled_by, quiet=True)
+        source = run_job(profile, job.fooled_by, compute=False, quiet=True)
+        return sorted(source.image[source.success].unique().tolist())
+    if not compute and missing_images(profile, Job.make("predictions", job.model)):
+        return None
+    if job.kind == "cube":  # it searches around the exhaustive search's most vulnerable pixel
+        source = Job.make("exhaustive", job.model, job.n, seed=job.seed, levels=2)
+        if missing_images(profile, source, compute=False) != []:
+            if not compute:
+                return None
+            run_job(profile, source, quiet=True)
+    return correct_sample(profile, job.model, job.n, job.seed)
 
 
-def predictions(profile: str, name: str, device: str = "auto") -> pd.DataFrame:
+def stored_images(profile: str, job: Job) -> set[int]:
+    rows = experiments(job, results_root(), profile)[0].load()
+    return set(rows.image.tolist()) if len(rows) else set()
+
+
+def missing_images(profile: str, job: Job, compute: bool = True) -> list[int] | None:
+    """Planned images with no stored rows (None: not known yet, see :func:`job_images`)."""
+    images = job_images(profile, job, compute)
+    if images is None:
+        return None
+    done = stored_images(profile, job)
+    return [i for i in images if i not in done]
+
+
+def payload(profile: str, job: Job, images: list[int]):
+    """What a job's computation needs from the store (the cube search: each image's most
+    vulnerable pixel), read on the client so that workers need no shared filesystem."""
+    if job.kind != "cube":
+        return None
+    maps = vulnerability_maps(profile, job.model, job.n, 2, job.seed, compute=False)
+    best = maps.loc[maps[maps.image.isin(images)].groupby("image").best_other_prob.idxmax()]
+    return {int(r.image): (int(r.label), int(r.x), int(r.y)) for r in best.itertuples()}
+
+
+def run_job(profile: str, job: Job, device: str = "auto", compute: bool = True, recompute: bool = False,
+            quiet: bool = False) -> pd.DataFrame:
+    """The job's stored rows for its images; missing ones computed in-process first if ``compute``."""
+    from tqdm.auto import tqdm
+
+    exps = experiments(job, results_root(), profile, device)
+    if recompute and compute:
+        for exp in exps:
+            exp.clear()
+    images = job_images(profile, job, compute)
+    if images is None:
+        if not quiet:
+            print(f"{job.label()}: waiting on results not stored yet")
+        return pd.DataFrame()
+    done = stored_images(profile, job)
+    missing = [i for i in images if i not in done]
+    if missing and not compute:
+        if not quiet:
+            print(f"{job.label()}: {len(images) - len(missing)} stored of {len(images)} planned "
+                  "(compute=True computes the rest)")
+    elif missing:
+        per_image = cost_per_image(exps[0])
+        estimate = f", about {len(missing) * per_image / 3600:.2g} CPU hours" if per_image else ""
+        if not quiet:
+            print(f"{job.label()}: computing {len(missing)} missing images{estimate}")
+        size = chunk_size(job)
+        for s in tqdm(range(0, len(missing), size), desc=job.name, disable=quiet or None, leave=False):
+            chunk = missing[s:s + size]
+            frames, cost = timed_compute(job, chunk, payload(profile, job, chunk), device)
+            store(exps, frames, cost)
+    rows = exps[0].load()
+    if not len(rows):
+        return rows
+    rows = rows.drop_duplicates(subset=[c for c in ("image", "target", "method") if c in rows])
+    return rows[rows.image.isin(images)].reset_index(drop=True)
+
+
+def cost_per_image(exp: Experiment) -> float | None:
+    """Mean CPU seconds per stored image of an experiment (None when nothing is stored)."""
+    cost = exp.cost()
+    rows = exp.load()
+    n = rows.image.nunique() if len(rows) else 0
+    return cost["cpu_seconds"] / n if n and cost["shards"] else None
+
+
+def predictions(profile: str, name: str, device: str = "auto", compute: bool = True) -> pd.DataFrame:
     """Clean predictions of model ``name`` on its whole test set (one row per image)."""
-    model, data = model_and_data(name)
-    exp = Experiment(profile, "predictions", {"model": name, "weights": model.weights_digest,
-                                              "data": data.digest}, root=results_root())
-    dev = resolve_device(device)
-
-    def compute(items: list[int]) -> pd.DataFrame:
-        m = model.to(dev)
-        with torch.inference_mode():
-            probs = torch.cat([m(data.subset(items[s:s + 200]).float().to(dev)).softmax(1).cpu()
-                               for s in range(0, len(items), 200)])
-        pos = torch.as_tensor(items)
-        return pd.DataFrame({"image": items, "label": data.labels[pos].numpy(), "pred": probs.argmax(1).numpy(),
-                             "prob": probs.max(1).values.numpy(), "true_prob": probs[torch.arange(len(items)),
-                                                                                      data.labels[pos]].numpy()})
-    return exp.run(range(len(data)), compute, chunk=2000, progress=False)
+    return run_job(profile, Job.make("predictions", name), device, compute, quiet=True)
 
 
 def accuracy(profile: str, name: str) -> dict:
@@ -63,107 +136,73 @@ def correct_sample(profile: str, name: str, n: int, seed: int = 0) -> list[int]:
     """``n`` images the model classifies correctly, drawn without replacement; a larger ``n``
     extends a smaller one (same permutation)."""
     p = predictions(profile, name)
-    correct = p.image[p.pred == p.label].to_numpy()
+    correct = np.sort(p.image[p.pred == p.label].to_numpy())  # shards may be stored in any order
     order = np.random.default_rng([seed, 1710_08864]).permutation(correct)
     if n > len(order):
         raise ValueError(f"{name} classifies only {len(order)} images correctly; asked for {n}")
     return sorted(order[:n].tolist())
 
 
+def de_job(name: str, images: int | list[int], pixels: int = 1, targeted: bool = False, popsize: int = 400,
+           maxiter: int = 100, F: float = 0.5, target_threshold: float = 0.9, true_threshold: float = 0.05,
+           stop_on_flip: bool = False, seed: int = 0, bounds: str = "clip") -> Job:
+    """The DE job on ``images`` (a count of the sample, or a list of image indices)."""
+    if isinstance(images, Mapping):
+        images = size_for(images, name)
+    sample = {"n": int(images)} if isinstance(images, (int, np.integer)) else {"images": sorted(images)}
+    return Job.make("de", name, seed=seed, pixels=pixels, targeted=targeted, popsize=popsize, maxiter=maxiter, F=F,
+                    target_threshold=target_threshold, true_threshold=true_threshold, stop_on_flip=stop_on_flip,
+                    bounds=bounds, **sample)
+
+
 def attacks(profile: str, name: str, images: int | list[int], pixels: int = 1, targeted: bool = False,
             popsize: int = 400, maxiter: int = 100, F: float = 0.5, target_threshold: float = 0.9,
             true_threshold: float = 0.05, stop_on_flip: bool = False, seed: int = 0, device: str = "auto",
-            chunk: int | None = None, recompute: bool = False, incremental: bool | str = "auto") -> pd.DataFrame:
+            recompute: bool = False, bounds: str = "clip", compute: bool = True) -> pd.DataFrame:
     """DE attacks on ``images`` (a count: that many correctly classified images of the sample; or a
-    list of image indices), all 9 other targets if targeted, stored ``chunk`` images per shard
-    (default 8 CIFAR-10 images, 2 ImageNet ones: those cost minutes each)."""
-    if chunk is None:
-        chunk = 2 if name in IMAGENET_MODELS else 8
-    model, data = model_and_data(name)
-    attack = OnePixelAttack(model, pixels, popsize, maxiter, F, targeted, target_threshold, true_threshold,
-                            seed, device=device, stop_on_flip=stop_on_flip, progress=False, incremental=incremental)
-    identity = {"model": name, "weights": model.weights_digest, "data": data.digest, "sample_seed": seed,
-                **{k: v for k, v in attack.params().items() if k != "incremental"}}
-    exp = Experiment(profile, f"de-{pixels}px-{'targeted' if targeted else 'untargeted'}", identity,
-                     {"device": str(resolve_device(device)), "incremental": incremental,
-                      "threads": torch.get_num_threads()}, root=results_root())
-
-    def compute(items: list[int]) -> pd.DataFrame:
-        sub = data.subset(items)
-        df = attack.run(sub.float(), sub.labels, ids=sub.index).to_pandas()
-        df.insert(0, "model", name)
-        return df
-    items = correct_sample(profile, name, images, seed) if isinstance(images, int) else sorted(images)
-    return exp.run(items, compute, chunk, recompute=recompute)
-
-
-def _exhaustive_experiments(profile: str, name: str, levels: int, seed: int, device: str):
-    model, data = model_and_data(name)
-    identity = {"model": name, "weights": model.weights_digest, "data": data.digest, "levels": levels,
-                "sample_seed": seed}
-    info = {"device": str(resolve_device(device))}
-    return (Experiment(profile, f"exhaustive-{levels}", identity, info, root=results_root()),
-            Experiment(profile, f"vulnerability-{levels}", identity, info, root=results_root()))
+    list of image indices), all 9 other targets if targeted."""
+    job = de_job(name, images, pixels, targeted, popsize, maxiter, F, target_threshold, true_threshold,
+                 stop_on_flip, seed, bounds)
+    return run_job(profile, job, device, compute, recompute)
 
 
 def exhaustive(profile: str, name: str, n_images: int, levels: int = 2, seed: int = 0, device: str = "auto",
-               chunk: int = 8, recompute: bool = False) -> pd.DataFrame:
+               recompute: bool = False, compute: bool = True) -> pd.DataFrame:
     """Exhaustive one-pixel search (every pixel x ``levels``^3 colours): rows per image and class.
     Its vulnerability maps are stored alongside (see :func:`vulnerability_maps`)."""
-    model, data = model_and_data(name)
-    rows_exp, maps_exp = _exhaustive_experiments(profile, name, levels, seed, device)
-    if recompute:
-        maps_exp.clear()
-
-    def compute(items: list[int]) -> pd.DataFrame:
-        sub = data.subset(items)
-        res = exhaustive_search(model, sub.float(), sub.labels, levels, device=device, ids=sub.index,
-                                progress=False)
-        n, h, w = res.pixel_map.shape
-        ys, xs = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-        maps_exp.append(pd.DataFrame({"image": np.repeat(res.ids.numpy(), h * w), "label": np.repeat(
-            res.labels.numpy(), h * w), "y": np.tile(ys.ravel(), n), "x": np.tile(xs.ravel(), n),
-            "best_other_prob": res.pixel_map.reshape(-1).numpy().round(6)}))
-        df = res.to_pandas()
-        df.insert(0, "model", name)
-        return df
-    return rows_exp.run(correct_sample(profile, name, n_images, seed), compute, chunk, recompute=recompute)
+    return run_job(profile, Job.make("exhaustive", name, size_for(n_images, name), seed=seed, levels=levels), device,
+                   compute, recompute)
 
 
 def vulnerability_maps(profile: str, name: str, n_images: int, levels: int = 2, seed: int = 0,
-                       device: str = "auto", recompute: bool = False) -> pd.DataFrame:
+                       device: str = "auto", recompute: bool = False, compute: bool = True) -> pd.DataFrame:
     """Per image and pixel: the highest probability of a class other than the true one that
     changing that pixel reaches (over the exhaustive search's colours)."""
-    exhaustive(profile, name, n_images, levels, seed, device, recompute=recompute)
-    maps = _exhaustive_experiments(profile, name, levels, seed, device)[1].load()
-    images = correct_sample(profile, name, n_images, seed)
+    job = Job.make("exhaustive", name, size_for(n_images, name), seed=seed, levels=levels)
+    rows = run_job(profile, job, device, compute, recompute)
+    maps = experiments(job, results_root(), profile)[1].load()
+    if not len(maps) or not len(rows):
+        return pd.DataFrame(columns=["image", "label", "y", "x", "best_other_prob"])
     maps = maps.drop_duplicates(subset=["image", "y", "x"])
-    return maps[maps.image.isin(images)].reset_index(drop=True)
+    return maps[maps.image.isin(set(rows.image))].reset_index(drop=True)
 
 
 def baseline(profile: str, name: str, n_images: int, method: str = "random", budget: int = 100, seed: int = 0,
-             device: str = "auto", chunk: int = 32, recompute: bool = False) -> pd.DataFrame:
+             device: str = "auto", recompute: bool = False, compute: bool = True) -> pd.DataFrame:
     """Random one-pixel search ("random") or random cube corners ("single_pixel"), ``budget`` tries."""
-    model, data = model_and_data(name)
-    search = {"random": random_search, "single_pixel": single_pixel_search}[method]
-    exp = Experiment(profile, f"baseline-{method}", {"model": name, "weights": model.weights_digest,
-                                                      "data": data.digest, "budget": budget, "seed": seed},
-                     {"device": str(resolve_device(device))}, root=results_root())
-
-    def compute(items: list[int]) -> pd.DataFrame:
-        sub = data.subset(items)
-        df = search(model, sub.float(), sub.labels, budget, device=device, seed=seed, ids=sub.index)
-        df.insert(0, "model", name)
-        return df
-    return exp.run(correct_sample(profile, name, n_images, seed), compute, chunk, recompute=recompute)
+    if method not in ("random", "single_pixel"):
+        raise ValueError(f"unknown baseline {method!r}; choose from random, single_pixel")
+    job = Job.make("baseline", name, size_for(n_images, name), seed=seed, method=method, budget=budget)
+    return run_job(profile, job, device, compute, recompute)
 
 
-DE_SETTINGS = ("popsize", "maxiter", "F", "target_threshold", "true_threshold", "seed", "device", "recompute")
+DE_SETTINGS = ("popsize", "maxiter", "F", "target_threshold", "true_threshold", "seed", "device", "recompute",
+               "compute")
 
 
 def de_settings(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The DE and run settings of :func:`attacks` found in ``params`` (a notebook's ``globals()``
-    or a profile's parameters), so every caller passes the same ones."""
+    """The DE and run settings of :func:`attacks` found in ``params`` (a chapter's settings),
+    so every caller passes the same ones."""
     return {k: params[k] for k in DE_SETTINGS if k in params}
 
 
@@ -176,10 +215,13 @@ def one_pixel_runs(profile: str, models: list[str], n_untargeted: int, n_targete
     runs = {}
     for name in models:
         n = n_untargeted_imagenet if n_untargeted_imagenet is not None and name in IMAGENET_MODELS else n_untargeted
-        runs[name] = {"accuracy": accuracy(profile, name)["accuracy"],
-                      "untargeted": attacks(profile, name, n, **settings) if n else None,
-                      "targeted": attacks(profile, name, n_targeted, targeted=True, **settings)
-                      if n_targeted and name in targeted_models else None}
+        n = size_for(n, name)
+        nt = size_for(n_targeted, name) if name in targeted_models else 0
+        untargeted = attacks(profile, name, n, **settings) if n else None
+        targeted = attacks(profile, name, nt, targeted=True, **settings) if nt else None
+        runs[name] = {"accuracy": accuracy(profile, name)["accuracy"],  # None: nothing planned or stored
+                      "untargeted": untargeted if untargeted is not None and len(untargeted) else None,
+                      "targeted": targeted if targeted is not None and len(targeted) else None}
     return runs
 
 
@@ -191,17 +233,24 @@ EARLY_STOP = {"at the first flip": {"stop_on_flip": True},
               "never (all 100 generations)": {"true_threshold": 0.0}}
 
 
+def early_stop_jobs(name: str, n_images: int, **settings) -> dict[str, Job]:
+    """Per stopping rule of :data:`EARLY_STOP`: non-targeted DE on the images of the first
+    ``n_images`` of the sample that the paper's rule fools (only they have a confidence to compare)."""
+    de = {k: v for k, v in settings.items() if k not in ("device", "recompute", "compute")}
+    paper_rule = de_job(name, n_images, **{**de, **EARLY_STOP[PAPER_STOP]})
+    return {rule: Job.make("de", name, seed=paper_rule.seed, fooled_by=paper_rule,
+                           **{**paper_rule.p, **override}) for rule, override in EARLY_STOP.items()}
+
+
 def early_stop_runs(profile: str, name: str, n_images: int, **settings) -> dict[str, pd.DataFrame]:
-    """Non-targeted attacks under each stopping rule of :data:`EARLY_STOP` on the same images: those
-    of the first ``n_images`` of the sample that the paper's rule fools (only they have a confidence
-    to compare). Shows how much of the reported confidence is the stopping rule's doing."""
-    paper_rule = attacks(profile, name, n_images, **{**settings, **EARLY_STOP[PAPER_STOP]})
-    fooled = sorted(paper_rule.image[paper_rule.success].unique().tolist())
-    return {rule: attacks(profile, name, fooled, **{**settings, **override}) for rule, override in EARLY_STOP.items()}
+    """Rows of :func:`early_stop_jobs`: how much of the reported confidence is the stopping rule's doing."""
+    device, compute = settings.get("device", "auto"), settings.get("compute", True)
+    return {rule: run_job(profile, job, device, compute, settings.get("recompute", False))
+            for rule, job in early_stop_jobs(name, n_images, **settings).items()}
 
 
 def engine_benchmark(profile: str, name: str, n_images: int, maxiter: int, peers: bool = True,
-                     device: str = "auto", recompute: bool = False) -> pd.DataFrame:
+                     device: str = "auto", recompute: bool = False, compute: bool = True) -> pd.DataFrame:
     """Stored side-by-side benchmark (see :mod:`onepixel.bench`): one row per method."""
     from .bench import benchmark, environment
 
@@ -212,14 +261,15 @@ def engine_benchmark(profile: str, name: str, n_images: int, maxiter: int, peers
                                                 "device": str(resolve_device(device)), **environment()},
                      root=results_root())
 
-    def compute(_: list[int]) -> pd.DataFrame:
+    def run_benchmark(_: list[int]) -> pd.DataFrame:
         sub = data.subset(images)
         return benchmark(model, sub.float(), sub.labels, maxiter, device, peers).assign(run=0)
-    return exp.run([0], compute, 1, column="run", recompute=recompute, progress=False)
+    return exp.run([0], run_benchmark, 1, column="run", recompute=recompute and compute, progress=False,
+                   computing=compute)
 
 
 def incremental_benchmark(profile: str, names: list[str], device: str = "auto",
-                          recompute: bool = False) -> pd.DataFrame:
+                          recompute: bool = False, compute: bool = True) -> pd.DataFrame:
     """Stored candidates/s of dense and incremental inference at population 400, per model."""
     from .bench import environment, incremental_speedups
     from .models import ARCHITECTURES
@@ -228,7 +278,7 @@ def incremental_benchmark(profile: str, names: list[str], device: str = "auto",
     exp = Experiment(profile, "bench-incremental", {"models": names, "device": str(dev), **environment()},
                      root=results_root())
 
-    def compute(_: list[int]) -> pd.DataFrame:
+    def run_benchmark(_: list[int]) -> pd.DataFrame:
         models = {}
         g = torch.Generator().manual_seed(0)
         for name in names:
@@ -240,33 +290,14 @@ def incremental_benchmark(profile: str, names: list[str], device: str = "auto",
             images = torch.rand(4, 3, size, size, generator=g).mul(255).round().div(255)
             models[label] = (model.to(dev), images.to(dev))
         return incremental_speedups(models).assign(run=0)
-    return exp.run([0], compute, 1, column="run", recompute=recompute, progress=False, keys=("model",))
+    return exp.run([0], run_benchmark, 1, column="run", recompute=recompute and compute, progress=False,
+                   keys=("model",), computing=compute)
 
 
 def cube_vs_corners(profile: str, name: str, n_images: int, levels: int = 16, seed: int = 0,
-                    device: str = "auto", recompute: bool = False) -> pd.DataFrame:
+                    device: str = "auto", recompute: bool = False, compute: bool = True) -> pd.DataFrame:
     """At each image's most vulnerable pixel (from the corner search), every colour of a
     ``levels``^3 grid: does any colour flip the class, does any corner, and how far they get."""
-    from .geometry import colour_cube
-
-    model, data = model_and_data(name)
-    maps = vulnerability_maps(profile, name, n_images, 2, seed, device)
-    exp = Experiment(profile, f"cube-{levels}", {"model": name, "weights": model.weights_digest, "data": data.digest,
-                                                  "levels": levels, "sample_seed": seed},
-                     {"device": str(resolve_device(device))}, root=results_root())
-
-    def compute(items: list[int]) -> pd.DataFrame:
-        rows = []
-        for image in items:
-            m = maps[maps.image == image]
-            best = m.loc[m.best_other_prob.idxmax()]
-            cube = colour_cube(model, data.images[image].float() / 255, int(best.label), int(best.x), int(best.y),
-                               levels, device)
-            corners = cube[cube.corner]
-            rows.append({"image": image, "label": int(best.label), "x": int(best.x), "y": int(best.y),
-                         "grid_flips": bool(cube.flips.any()), "corner_flips": bool(corners.flips.any()),
-                         "grid_flip_fraction": float(cube.flips.mean()),
-                         "grid_min_true_prob": float(cube.true_prob.min()),
-                         "corner_min_true_prob": float(corners.true_prob.min())})
-        return pd.DataFrame(rows)
-    return exp.run(correct_sample(profile, name, n_images, seed), compute, 8, recompute=recompute)
+    n_images = size_for(n_images, name)
+    exhaustive(profile, name, n_images, 2, seed, device, compute=compute)
+    return run_job(profile, Job.make("cube", name, n_images, seed=seed, levels=levels), device, compute, recompute)

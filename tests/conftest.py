@@ -17,6 +17,19 @@ def shared_or_skip(sub: str) -> Path:
     return path
 
 
+def weights_or_skip(name: str) -> Path:
+    """The weights file of ``name``; skips the test only when that file is absent."""
+    from onepixel.models import WeightsError, weights_path
+
+    try:
+        path = weights_path(name)
+    except WeightsError as e:  # weights_path raises it only when no file is found
+        pytest.skip(f"weights of {name} not present: {e}")
+    if not path.exists():
+        pytest.skip(f"weights of {name} not present: {path}")
+    return path
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Keep the decoded-data cache of each test session out of the user's home."""

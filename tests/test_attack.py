@@ -14,7 +14,7 @@ FAST = dict(popsize=100, maxiter=30, progress=False)
 
 
 def test_de_finds_planted_pixel(planted, grey_images):
-    res = OnePixelAttack(planted, **FAST).run(grey_images, torch.zeros(3, dtype=torch.long))
+    res = OnePixelAttack(planted, **FAST).run(grey_images, torch.zeros(3, dtype=torch.long), ids=[0, 1, 2])
     df = res.to_pandas()
     assert df.success.all() and (df.adv_class == 1).all()
     assert (df.x == 5).all() and (df.y == 7).all() and (df.r > 200).all()
@@ -171,3 +171,70 @@ def test_bad_parameters_and_models(grey_images):
         OnePixelAttack(BadOutput(lambda x: x.mean(1)), **FAST).run(grey_images, labels)
     with pytest.raises(ValueError, match="NaN"):
         OnePixelAttack(BadOutput(lambda x: torch.full((len(x), 3), float("nan"))), **FAST).run(grey_images, labels)
+
+
+class TrapModel(nn.Module):
+    """Class 0 unless a pixel is changed. Green at (1, 1) or (2, 5) is a trap: it lowers p(0) to 0.35
+    by raising classes 1 and 2 equally, so the prediction never changes. Red at (6, 6) flips to
+    class 1 with p(0) still 0.42: DE's fitness-best candidate is then not a success."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        green = [((images[:, 1, y, x] - images[:, 0, y, x]) * 2).clamp(0, 1) for y, x in ((1, 1), (5, 2))]
+        t = torch.maximum(*green)
+        flip = images[:, :, 6, 6]
+        f = (flip[:, 0] - (flip[:, 1] + flip[:, 2]) / 2).clamp(min=0)
+        return torch.stack([0.2 + 0 * t, -4 + 4.15 * t + 4.5 * f, -4 + 4.15 * t], 1)
+
+
+def test_a_flip_found_during_the_search_is_a_success():
+    images = torch.full((20, 3, 8, 8), 0.5)
+    images += torch.linspace(0, 0.1, 20)[:, None, None, None]  # 20 different images
+    labels = torch.zeros(20, dtype=torch.long)
+    attack = OnePixelAttack(TrapModel(), popsize=20, maxiter=10, progress=False, incremental=False)
+    df = attack.run(images, labels).to_pandas()
+    flipped = df.first_success_evaluations.notna()
+    assert flipped.any() and (df.success == flipped).all(), "success exactly when some candidate flipped"
+    won = df[df.success]
+    assert (won.adv_class == 1).all() and (won.x == 6).all() and (won.y == 6).all()
+    rechecks = won.evaluations - (1 + 20 * 11)
+    assert set(rechecks) == {1, 2}, "some best candidates were traps: their flip was re-checked too"
+    for stop in (True, False):  # stopping at a flip never reports a failure
+        rows = OnePixelAttack(TrapModel(), popsize=20, maxiter=10, progress=False, incremental=False,
+                              stop_on_flip=stop).run(images, labels).to_pandas()
+        assert (rows.success == rows.first_success_evaluations.notna()).all()
+        if stop:
+            assert (rows.success | (rows.generations == 10)).all()
+
+
+def test_without_ids_an_image_gets_the_same_result_alone_or_in_any_batch(planted, grey_images):
+    four = torch.cat([grey_images, grey_images[:1] * 0.9])
+    labels = torch.zeros(4, dtype=torch.long)
+    attack = OnePixelAttack(planted, popsize=20, maxiter=3, progress=False)
+    cols = ["success", "evaluations", "generations", "x", "y", "r", "g", "b", "adv_prob"]
+    batch = attack.run(four, labels).to_pandas()
+    alone = attack.run(four[2:3], labels[:1]).to_pandas()
+    moved = attack.run(four[[3, 2, 0]], labels[:3]).to_pandas()
+    assert alone[cols].iloc[0].equals(batch[cols].iloc[2]) and moved[cols].iloc[1].equals(batch[cols].iloc[2])
+    assert alone.image.tolist() == [0], "rows still name images by position"
+    assert not batch[cols].iloc[0].equals(batch[cols].iloc[3]), "different images, different streams"
+
+
+def test_bounds_clip_or_redraw():
+    from onepixel.attack import redraw_out_of_bounds
+
+    rng = np.random.default_rng(0)
+    pop = rng.uniform(-20, 300, (500, 2, 5))
+    out = redraw_out_of_bounds(pop, rng, 8, 10)
+    assert (out[..., 0] >= -0.5).all() and (out[..., 0] <= 9.5).all() and (out[..., 1] <= 7.5).all()
+    assert (out[..., 2:] >= 0).all() and (out[..., 2:] <= 255).all()
+    inside = (pop[..., 0] >= -0.5) & (pop[..., 0] <= 9.5)
+    assert np.array_equal(out[..., 0][inside], pop[..., 0][inside]), "values in range are kept"
+    assert len(np.unique(out[..., 0][~inside])) == (~inside).sum(), "redrawn, not clipped to the border"
+    with pytest.raises(ValueError, match="bounds must be one of"):
+        OnePixelAttack(nn.Identity(), bounds="wrap")
+
+
+def test_identity_keeps_stored_keys_at_default_bounds():
+    clip = OnePixelAttack(nn.Identity())
+    assert "bounds" not in clip.identity() and "incremental" not in clip.identity()
+    assert OnePixelAttack(nn.Identity(), bounds="redraw").identity()["bounds"] == "redraw"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from onepixel.book import NotebookFailed, build, execute, notebook_parameters
+from onepixel.book import NotebookFailed, build, execute
 
 from .conftest import SHARED, shared_or_skip
 
@@ -80,26 +80,48 @@ def test_failing_notebook_stops_the_build(tmp_path):
         execute("smoke", tmp_path / "out", tmp_path, cwd=tmp_path)
 
 
-@pytest.mark.parametrize("profile", sorted(p.stem for p in (ROOT / "notebooks" / "profiles").glob("*.yaml")))
-def test_every_profile_gives_every_notebook_declared_parameters(profile):
+def test_every_notebook_takes_its_settings_from_the_profile():
+    """Parameters cells hold ``profile``, ``compute`` and one override per chapter setting, all None;
+    the package reads the profile, never a notebook."""
+    import papermill as pm
+
+    from onepixel.plan import CHAPTERS, COMMON
+
     for nb in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
-        params = notebook_parameters(profile, nb.stem)
-        assert params["profile"] == profile, nb.name
+        declared = pm.inspect_notebook(str(nb))
+        assert declared.pop("profile")["default"] == '"cpu"', nb.name
+        assert set(declared) == set(CHAPTERS[nb.stem]) | set(COMMON), nb.name
+        assert all(v["default"] == "None" for v in declared.values()), nb.name
 
 
-def test_a_parameter_the_notebook_does_not_declare_is_an_error(tmp_path):
-    import nbformat
+@pytest.mark.parametrize("profile", sorted(p.stem for p in (ROOT / "notebooks" / "profiles").glob("*.yaml")))
+def test_every_profile_gives_every_chapter_its_settings(profile):
+    from onepixel.plan import CHAPTERS, settings
 
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell("profile = 'x'\nmodels = ['allconv']", metadata={"tags": ["parameters"]})]
-    nbformat.write(nb, tmp_path / "01_chapter.ipynb")
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "cpu.yaml").write_text("common: {n: 1}\n01_chapter: {modles: [nin]}\n")
-    with pytest.raises(ValueError, match="01_chapter declares no parameter modles"):
-        notebook_parameters("cpu", "01_chapter", tmp_path)
-    (tmp_path / "profiles" / "cpu.yaml").write_text("common: {n: 1}\n01_chapter: {models: [nin]}\n")
-    assert notebook_parameters("cpu", "01_chapter", tmp_path) == {"profile": "cpu", "models": ["nin"]}
+    for chapter in CHAPTERS:
+        s = settings(profile, chapter)
+        assert s["profile"] == profile and set(CHAPTERS[chapter]) <= set(s)
+
+
+def test_bad_profiles_fail_naming_the_entry(tmp_path, monkeypatch):
+    from onepixel import plan
+
+    monkeypatch.setattr(plan, "PROFILES", tmp_path)
+    cases = {"02_attacks: {modles: [nin]}": "chapter 02_attacks has no setting 'modles'",
+             "02_attacks: {models: [resnet99]}": "unknown network 'resnet99' in models",
+             "common: {n_untargeted: -3}": "n_untargeted must be a non-negative integer",
+             "common: {n_targeted: 2.5}": "n_targeted must be a non-negative integer",
+             "chapter_11: {}": "unknown section",
+             "common: {colour: red}": "common key 'colour' is used by no chapter"}
+    for text, message in cases.items():
+        (tmp_path / "bad.yaml").write_text(text + "\n")
+        with pytest.raises(ValueError, match=message):
+            plan.jobs("bad")
+    (tmp_path / "good.yaml").write_text("common: {n_untargeted: 3}\n02_attacks: {models: [nin]}\n")
+    assert plan.settings("good", "02_attacks", {"n_targeted": 1, "models": None})["models"] == ["nin"]
+    assert plan.settings("good", "02_attacks", {"n_targeted": 1})["n_targeted"] == 1
+    with pytest.raises(ValueError, match="unknown profile 'nope'"):
+        plan.settings("nope", "02_attacks")
 
 
 def test_pages_in_headless_chromium(smoke_book):
@@ -179,3 +201,40 @@ def test_pages_in_headless_chromium(smoke_book):
             assert not outside, f"{page} requested {sorted(outside)[:5]}"
     finally:
         server.shutdown()
+
+
+def papermill(notebook: str, out: Path, *params: str, env: dict) -> str:
+    """Run the papermill command line as the README shows it; return the executed notebook's text."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / f"{notebook}.ipynb"), str(out), *params]
+    subprocess.run(cmd, env={**os.environ, **env}, check=True, capture_output=True, cwd=ROOT)
+    return out.read_text()
+
+
+def stored_images(results: Path, experiment: str) -> int:
+    import pandas as pd
+
+    shards = sorted((results).glob(f"*/{experiment}/*/shard-*.csv"))
+    return pd.concat([pd.read_csv(p) for p in shards]).image.nunique() if shards else 0
+
+
+def test_the_readme_papermill_commands(tmp_path):
+    """smoke with compute: computes in seconds; a larger n computes only the new images; cpu without
+    compute renders the stored results and writes nothing."""
+    shared_or_skip("models")
+    smoke = {"ONEPIXEL_DATA": str(SHARED), "ONEPIXEL_RESULTS": str(tmp_path / "smoke-results")}
+    papermill("02_attacks", tmp_path / "a.ipynb", "-p", "profile", "smoke", "-p", "compute", "True", env=smoke)
+    assert stored_images(tmp_path / "smoke-results", "de-1px-untargeted") == 2  # smoke: n_untargeted 2
+    papermill("02_attacks", tmp_path / "b.ipynb", "-p", "profile", "smoke", "-p", "n_untargeted", "3",
+              "-p", "compute", "True", env=smoke)
+    assert stored_images(tmp_path / "smoke-results", "de-1px-untargeted") == 3, "one image more, none redone"
+    cpu = tmp_path / "cpu-results"
+    shutil.copytree(ROOT / "results", cpu)
+    before = sorted(p.relative_to(cpu) for p in cpu.rglob("*"))
+    text = papermill("02_attacks", tmp_path / "c.ipynb", "-p", "profile", "cpu",
+                     env={"ONEPIXEL_DATA": str(SHARED), "ONEPIXEL_RESULTS": str(cpu)})
+    assert sorted(p.relative_to(cpu) for p in cpu.rglob("*")) == before, "rendering the cpu profile computed"
+    assert "stored of" in text and "planned" in text, "an incomplete plan says how much is stored"

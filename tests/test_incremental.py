@@ -6,6 +6,8 @@ from onepixel.evaluator import Evaluator, apply_candidates
 from onepixel.incremental import IncrementalBackend, UnsupportedModel
 from onepixel.models import ARCHITECTURES, load_pretrained
 
+from .conftest import weights_or_skip
+
 
 def randomise_batchnorm(model: nn.Module) -> nn.Module:
     g = torch.Generator().manual_seed(1)
@@ -59,10 +61,8 @@ def test_random_weights_every_cutoff(name):
 
 @pytest.mark.parametrize("name", ["allconv", "nin", "vgg16", "resnet20"])
 def test_trained_weights(name):
-    try:
-        model = load_pretrained(name)
-    except Exception as e:  # weights not trained yet / shared data absent
-        pytest.skip(f"no trained weights for {name}: {e}")
+    weights_or_skip(name)
+    model = load_pretrained(name)
     check_all_cutoffs(model, cutoffs=[4, 10, 16, 22])
 
 
@@ -73,10 +73,8 @@ def test_efficientnet_lite0_at_224():
 
 
 def test_squeezenet_at_227():
-    try:
-        model = load_pretrained("squeezenet1_0")
-    except Exception as e:
-        pytest.skip(f"SqueezeNet weights not present: {e}")
+    weights_or_skip("squeezenet1_0")
+    model = load_pretrained("squeezenet1_0")
     backend = check_all_cutoffs(model, size=227, step=9, cutoffs=[10, 30, 50, 65], images=1)
     assert backend.limit >= 65  # every Fire module, concatenations included
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def pinned(specs):
     out = {}
     for s in specs:
-        name, version = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", s.strip()).groups()
+        name, version = re.fullmatch(r"([A-Za-z0-9_.\-]+(?:\[[a-z,]+\])?)==(\S+)", s.strip()).groups()
         out[name.lower().replace("_", "-")] = version
     return out
 

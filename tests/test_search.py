@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from onepixel.evaluator import apply_candidates
 from onepixel.search import colour_grid, exhaustive_search, random_search, single_pixel_search
 
 from .conftest import CountingModel
@@ -38,9 +39,13 @@ def test_finer_grid_and_batching_agree(planted, grey_images):
 
 def test_random_baselines(planted, grey_images):
     labels = torch.zeros(3, dtype=torch.long)
-    rnd = random_search(planted, grey_images, labels, budget=50, seed=1)
-    assert len(rnd) == 3 and (rnd.evaluations <= 50).all()
-    again = random_search(planted, grey_images, labels, budget=50, seed=1)
+    rnd = random_search(planted, grey_images, labels, budget=400, seed=1)
+    assert len(rnd) == 3 and rnd.success.any() and (rnd.evaluations[~rnd.success] == 400).all()
+    for row in rnd[rnd.success].itertuples():  # the reported candidate is a flip, found at `evaluations`
+        x = apply_candidates(grey_images, torch.tensor([row.image]), torch.tensor([[[row.x, row.y, row.r, row.g,
+                                                                                    row.b]]]))
+        assert planted(x).argmax(1).item() == row.adv_class != 0
+    again = random_search(planted, grey_images, labels, budget=400, seed=1)
     assert rnd.equals(again)
     # corners that flip the planted pixel: red, yellow and magenta (3/512 per try)
     sp = single_pixel_search(planted, grey_images, labels, budget=4000, seed=0)

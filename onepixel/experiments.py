@@ -1,0 +1,207 @@
+"""The study's stored experiments as plain values: a :class:`Job` names one experiment (kind, network,
+parameters, planned images); this module gives its place in the results store, its images, and the
+pure function that computes rows for a chunk of them.
+
+Computing is split so that it can run anywhere: :func:`payload` (client side, may read the store),
+then :func:`compute` (``(job, images, payload) -> frames``; no store access, runs on any Dask
+worker), then :func:`store` (client side, one atomic shard per frame). :func:`run_job` does the three
+in-process, as the notebooks and the library API do.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .attack import OnePixelAttack
+from .data import ImageDataset, load_cifar10, load_imagenet
+from .evaluator import resolve_device
+from .models import IMAGENET_MODELS, input_size, load_pretrained
+from .results import Experiment
+from .search import exhaustive_search, random_search, single_pixel_search
+
+KINDS = ("predictions", "de", "exhaustive", "baseline", "cube")
+# The paper's DE settings (Su et al. 2019): the defaults of every DE job.
+DE_DEFAULTS = {"pixels": 1, "targeted": False, "popsize": 400, "maxiter": 100, "F": 0.5, "target_threshold": 0.9,
+               "true_threshold": 0.05, "stop_on_flip": False, "bounds": "clip"}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One stored experiment of one network. ``n``: that many correctly classified images of the
+    sample (a larger ``n`` extends a smaller one); or ``images``: an explicit list; or ``fooled_by``:
+    the images that another DE job fooled among its sample (the early-stop comparison)."""
+
+    kind: str
+    model: str
+    params: tuple = ()                     # sorted (name, value) pairs, plain values
+    n: int | None = None
+    images: tuple | None = None
+    fooled_by: "Job | None" = field(default=None, compare=True)
+    seed: int = 0
+
+    @staticmethod
+    def make(kind: str, model: str, n: int | None = None, images=None, fooled_by: "Job | None" = None,
+             seed: int = 0, **params) -> "Job":
+        if kind not in KINDS:
+            raise ValueError(f"unknown experiment kind {kind!r}; choose from {', '.join(KINDS)}")
+        if kind == "de":
+            unknown = sorted(set(params) - set(DE_DEFAULTS))
+            if unknown:
+                raise ValueError(f"unknown DE setting(s) {', '.join(unknown)}; choose from {', '.join(DE_DEFAULTS)}")
+            params = {**DE_DEFAULTS, **params}
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+            raise ValueError(f"{kind} {model}: sample size must be a non-negative integer, got {n!r}")
+        return Job(kind, model, tuple(sorted(params.items())), n, None if images is None else tuple(images),
+                   fooled_by, seed)
+
+    @property
+    def p(self) -> dict:
+        return dict(self.params)
+
+    @property
+    def name(self) -> str:
+        """The experiment's folder name in the store (e.g. ``de-1px-untargeted``)."""
+        p = self.p
+        if self.kind == "de":
+            return f"de-{p['pixels']}px-{'targeted' if p['targeted'] else 'untargeted'}"
+        return {"exhaustive": f"exhaustive-{p.get('levels', 2)}", "baseline": f"baseline-{p.get('method')}",
+                "cube": f"cube-{p.get('levels')}", "predictions": "predictions"}[self.kind]
+
+    def label(self) -> str:
+        """A short readable description: experiment, network and the settings that differ from the paper's."""
+        extra = [f"{k} {v}" for k, v in self.p.items() if self.kind == "de" and DE_DEFAULTS.get(k) != v
+                 and k not in ("pixels", "targeted")]
+        sample = f" ({'images fooled by the paper rule' if self.fooled_by else len(self.images) if self.images else self.n})"
+        return (f"{self.name} {self.model}" + (f" [{', '.join(extra)}]" if extra else "")
+                + ("" if self.kind == "predictions" else sample))
+
+
+def size_for(n: int | Mapping[str, int], model: str) -> int:
+    """A sample size given as one number, or per network (``{allconv: 500, vgg16: 200}``)."""
+    if isinstance(n, Mapping):
+        if model not in n:
+            raise ValueError(f"sample sizes {dict(n)} give none for {model}")
+        return n[model]
+    return n
+
+
+@lru_cache(maxsize=16)
+def model_and_data(name: str) -> tuple[torch.nn.Module, ImageDataset]:
+    """A trained model and its test data (CIFAR-10 test set, or the 1,300 ImageNet validation images)."""
+    model = load_pretrained(name)
+    data = (load_imagenet("val1300", size=input_size(name)) if name in IMAGENET_MODELS
+            else load_cifar10("test"))
+    return model, data
+
+
+def attack_for(job: Job, device: str = "auto", incremental: bool | str = "auto") -> OnePixelAttack:
+    p = job.p
+    return OnePixelAttack(model_and_data(job.model)[0], p["pixels"], p["popsize"], p["maxiter"], p["F"],
+                          p["targeted"], p["target_threshold"], p["true_threshold"], job.seed, device=device,
+                          stop_on_flip=p["stop_on_flip"], progress=False, incremental=incremental, bounds=p["bounds"])
+
+
+def experiments(job: Job, root, profile: str, device: str = "auto") -> list[Experiment]:
+    """The store entries a job writes: its rows first, then any companion (exhaustive: the maps)."""
+    model, data = model_and_data(job.model)
+    base = {"model": job.model, "weights": model.weights_digest, "data": data.digest}
+    info = {"device": str(resolve_device(device))}
+    p = job.p
+    if job.kind == "predictions":
+        return [Experiment(profile, "predictions", base, root=root)]
+    if job.kind == "de":
+        identity = {**base, "sample_seed": job.seed, **attack_for(job).identity()}
+        info = {**info, "incremental": "auto", "threads": torch.get_num_threads()}
+        return [Experiment(profile, job.name, identity, info, root=root)]
+    if job.kind == "exhaustive":
+        identity = {**base, "levels": p.get("levels", 2), "sample_seed": job.seed}
+        return [Experiment(profile, job.name, identity, info, root=root),
+                Experiment(profile, f"vulnerability-{p.get('levels', 2)}", identity, info, root=root, compress=True)]
+    if job.kind == "baseline":
+        identity = {**base, "budget": p["budget"], "seed": job.seed}
+        return [Experiment(profile, job.name, identity, info, root=root)]
+    identity = {**base, "levels": p["levels"], "sample_seed": job.seed}  # cube
+    return [Experiment(profile, job.name, identity, info, root=root)]
+
+
+def chunk_size(job: Job) -> int:
+    """Images per shard: a few minutes of one core each."""
+    if job.kind == "predictions":
+        return 2000
+    if job.kind == "baseline":
+        return 32
+    return 2 if job.model in IMAGENET_MODELS else 8
+
+
+def compute(job: Job, images: list[int], payload=None, device: str = "auto") -> list[pd.DataFrame]:
+    """Rows for ``images`` (one frame per entry of :func:`experiments`). Pure: reads no results."""
+    model, data = model_and_data(job.model)
+    sub = data.subset(images)
+    p = job.p
+    if job.kind == "predictions":
+        dev = resolve_device(device)
+        with torch.inference_mode():
+            probs = torch.cat([model.to(dev)(sub.subset(range(s, min(s + 200, len(sub)))).float().to(dev))
+                               .softmax(1).cpu() for s in range(0, len(sub), 200)])
+        labels = sub.labels.numpy()
+        return [pd.DataFrame({"image": images, "label": labels, "pred": probs.argmax(1).numpy(),
+                              "prob": probs.max(1).values.numpy(),
+                              "true_prob": probs[torch.arange(len(images)), sub.labels].numpy()})]
+    if job.kind == "de":
+        df = attack_for(job, device).run(sub.float(), sub.labels, ids=sub.index).to_pandas()
+        df.insert(0, "model", job.model)
+        return [df]
+    if job.kind == "exhaustive":
+        res = exhaustive_search(model, sub.float(), sub.labels, p.get("levels", 2), device=device, ids=sub.index,
+                                progress=False)
+        n, h, w = res.pixel_map.shape
+        ys, xs = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+        maps = pd.DataFrame({"image": np.repeat(res.ids.numpy(), h * w), "label": np.repeat(res.labels.numpy(), h * w),
+                             "y": np.tile(ys.ravel(), n), "x": np.tile(xs.ravel(), n),
+                             "best_other_prob": res.pixel_map.reshape(-1).numpy().round(6)})
+        df = res.to_pandas()
+        df.insert(0, "model", job.model)
+        return [df, maps]
+    if job.kind == "baseline":
+        search = {"random": random_search, "single_pixel": single_pixel_search}[p["method"]]
+        df = search(model, sub.float(), sub.labels, p["budget"], device=device, seed=job.seed, ids=sub.index)
+        df.insert(0, "model", job.model)
+        return [df]
+    from .geometry import colour_cube  # cube: payload maps image -> (label, x, y) of its most vulnerable pixel
+
+    rows = []
+    for image in images:
+        label, x, y = payload[image]
+        cube = colour_cube(model, data.images[image].float() / 255, label, x, y, p["levels"], device)
+        corners = cube[cube.corner]
+        rows.append({"image": image, "label": label, "x": x, "y": y, "grid_flips": bool(cube.flips.any()),
+                     "corner_flips": bool(corners.flips.any()), "grid_flip_fraction": float(cube.flips.mean()),
+                     "grid_min_true_prob": float(cube.true_prob.min()),
+                     "corner_min_true_prob": float(corners.true_prob.min())})
+    return [pd.DataFrame(rows)]
+
+
+def timed_compute(job: Job, images: list[int], payload=None, device: str = "auto",
+                  threads: int | None = None) -> tuple[list[pd.DataFrame], dict]:
+    """:func:`compute` and what it cost (the shard's cost record); ``threads`` sets torch's threads."""
+    if threads:
+        torch.set_num_threads(threads)
+    wall, cpu = time.perf_counter(), time.process_time()
+    frames = compute(job, images, payload, device)
+    import platform
+    return frames, {"wall_seconds": round(time.perf_counter() - wall, 2),
+                    "cpu_seconds": round(time.process_time() - cpu, 2), "threads": torch.get_num_threads(),
+                    "host": platform.node(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def store(exps: list[Experiment], frames: list[pd.DataFrame], cost: dict) -> None:
+    """Companions first, rows last: a run killed in between recomputes the chunk, never loses it."""
+    for exp, frame in reversed(list(zip(exps, frames))[1:]):
+        exp.append(frame)
+    exps[0].append(frames[0], cost)

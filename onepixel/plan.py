@@ -1,0 +1,189 @@
+"""One plan per profile: every chapter's settings and the stored experiments they need.
+
+A profile (``notebooks/profiles/<name>.yaml``) gives ``common`` values for every chapter and a
+section per chapter (by notebook stem) that overrides them (and optionally ``chapters``, the only
+chapters whose experiments it plans); :data:`CHAPTERS` holds each chapter's
+defaults (the paper's settings), so a key a chapter does not use is an error. A notebook calls
+:func:`settings` with the values its user set; ``onepixel run`` computes :func:`jobs`, in the order
+of the profile's ``priority`` list (glob patterns over :meth:`Job.label`, first match wins).
+Profiles are read from ``$ONEPIXEL_PROFILES`` when set.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .experiments import Job, size_for
+from .models import IMAGENET_MODELS, MODELS
+
+PROFILES = Path(os.environ.get("ONEPIXEL_PROFILES", Path(__file__).resolve().parents[1] / "notebooks" / "profiles"))
+PAPER_DE = {"popsize": 400, "maxiter": 100, "F": 0.5, "target_threshold": 0.9, "true_threshold": 0.05}
+COMMON = {"device": "auto", "seed": 0, "recompute": False, "compute": False}
+SAMPLES = {"n_untargeted": 100, "n_targeted": 20}
+CHAPTERS: dict[str, dict[str, Any]] = {
+    "00_summary": {**PAPER_DE, **SAMPLES, "models": ["allconv", "nin", "vgg16", "squeezenet1_0", "efficientnet_lite0"],
+                   "targeted_models": ["allconv", "nin", "vgg16"], "n_untargeted_imagenet": 20,
+                   "few_pixel_settings": [["allconv", 3], ["nin", 5]], "few_n_untargeted": 100, "few_n_targeted": 20,
+                   "random_models": ["allconv", "nin", "vgg16"], "random_budget": 10000, "n_baseline": 100},
+    "01_networks": {"models": [m for m in MODELS if m != "alexnet"], "architectures": ["allconv", "nin", "vgg16"]},
+    "02_attacks": {**PAPER_DE, **SAMPLES, "models": ["allconv", "nin", "vgg16", "squeezenet1_0", "efficientnet_lite0"],
+                   "targeted_models": ["allconv", "nin", "vgg16"], "n_untargeted_imagenet": 20, "pixels": 1,
+                   "depth_models": ["resnet20", "resnet32", "resnet44", "resnet56"], "n_depth": 100,
+                   "early_stop_model": "allconv", "early_stop_images": 100},
+    "03_few_pixels": {**PAPER_DE, **SAMPLES, "settings_list": [["allconv", 3], ["nin", 5]]},
+    "04_cost": {**PAPER_DE, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16"], "random_budget": 10000,
+                "n_baseline": 100, "n_exhaustive": 100},
+    "05_class_pairs": {**PAPER_DE, **SAMPLES, "settings_list": [["allconv", 1], ["nin", 1], ["vgg16", 1]],
+                       "n_exhaustive": 100},
+    "06_gallery": {**PAPER_DE, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16", "squeezenet1_0"],
+                   "per_model": 8},
+    "07_performance": {"model": "allconv", "n_images": 8, "maxiter": 10, "peers": True,
+                       "speedup_models": ["allconv", "nin", "vgg16", "resnet20", "squeezenet1_0",
+                                          "efficientnet_lite0"]},
+    "08_reproducibility": {},
+    "09_geometry": {**PAPER_DE, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16"],
+                    "targeted_models": ["allconv", "nin", "vgg16"], "slice_images": 2, "plane_steps": 64,
+                    "n_exhaustive": 100, "n_cube": 50, "cube_levels": 16},
+}
+SIZE_KEYS = {"n_untargeted", "n_targeted", "n_untargeted_imagenet", "few_n_untargeted", "few_n_targeted",
+             "random_budget", "n_baseline", "n_exhaustive", "n_depth", "early_stop_images", "n_cube", "per_model",
+             "n_images", "slice_images"}
+MODEL_KEYS = {"models", "targeted_models", "random_models", "depth_models", "architectures", "speedup_models"}
+
+
+def load(profile: str) -> dict:
+    """The profile's YAML, checked: known chapters and keys, integer sizes, known networks."""
+    path = PROFILES / f"{profile}.yaml"
+    if not path.exists():
+        raise ValueError(f"unknown profile {profile!r}; choose from {sorted(p.stem for p in PROFILES.glob('*.yaml'))}")
+    cfg = yaml.safe_load(path.read_text()) or {}
+    known = set(CHAPTERS) | {"common", "priority", "chapters"}
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise ValueError(f"{path.name}: unknown section(s) {', '.join(unknown)}; chapters are {', '.join(CHAPTERS)}")
+    used_anywhere = set(COMMON).union(*CHAPTERS.values())
+    for key in set(cfg.get("common") or {}) - used_anywhere:
+        raise ValueError(f"{path.name}: common key {key!r} is used by no chapter")
+    for chapter in CHAPTERS:
+        for key in set(cfg.get(chapter) or {}) - set(CHAPTERS[chapter]) - set(COMMON):
+            raise ValueError(f"{path.name}: chapter {chapter} has no setting {key!r}; "
+                             f"it has {', '.join(sorted(CHAPTERS[chapter]))}")
+        check_values(f"{path.name}, {chapter}", {**(cfg.get("common") or {}), **(cfg.get(chapter) or {})})
+    for chapter in set(cfg.get("chapters") or []) - set(CHAPTERS):
+        raise ValueError(f"{path.name}: chapters lists unknown chapter {chapter!r}; chapters are {', '.join(CHAPTERS)}")
+    return cfg
+
+
+def check_values(where: str, values: Mapping[str, Any]) -> None:
+    """Sizes are non-negative integers (or a mapping network -> size); networks are known."""
+    for key, value in values.items():
+        sizes = value.values() if key in SIZE_KEYS and isinstance(value, Mapping) else [value] if key in SIZE_KEYS else []
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise ValueError(f"{where}: {key} must be a non-negative integer (or one per network), got {value!r}")
+        names = list(value) if key in SIZE_KEYS and isinstance(value, Mapping) else value if key in MODEL_KEYS else [value] if key in ("model", "early_stop_model") else \
+            [m for m, _ in value] if key in ("settings_list", "few_pixel_settings") else []
+        for name in names:
+            if name not in MODELS:
+                raise ValueError(f"{where}: unknown network {name!r} in {key}; choose from {', '.join(MODELS)}")
+
+
+def settings(profile: str, chapter: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A chapter's settings under ``profile``: defaults, then the profile's ``common`` and chapter
+    sections, then ``overrides`` that are not None (a notebook passes its ``globals()``)."""
+    if chapter not in CHAPTERS:
+        raise ValueError(f"unknown chapter {chapter!r}; choose from {', '.join(CHAPTERS)}")
+    cfg = load(profile)
+    names = set(CHAPTERS[chapter]) | set(COMMON)
+    common = {k: v for k, v in (cfg.get("common") or {}).items() if k in names}
+    user = {k: v for k, v in (overrides or {}).items() if k in names and v is not None}
+    check_values(f"{chapter} parameters", user)
+    return {**COMMON, **CHAPTERS[chapter], **common, **(cfg.get(chapter) or {}), **user, "profile": profile}
+
+
+def _de(s: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: s[k] for k in PAPER_DE if k in s} | {"seed": s["seed"]}
+
+
+def chapter_jobs(chapter: str, s: Mapping[str, Any]) -> list[Job]:
+    """The stored experiments a chapter shows, under its settings ``s``."""
+    from .study import de_job, early_stop_jobs
+
+    de, seed = _de(s), s.get("seed", 0)
+
+    def sized(models, n, n_imagenet=None):
+        pairs = [(m, size_for(n_imagenet if n_imagenet is not None and m in IMAGENET_MODELS else n, m)) for m in models]
+        return [(m, k) for m, k in pairs if k]
+
+    def untargeted(models, n, pixels=1, n_imagenet=None):
+        return [de_job(m, k, pixels, **de) for m, k in sized(models, n, n_imagenet)]
+
+    def targeted(models, n, pixels=1):
+        return [de_job(m, k, pixels, True, **de) for m, k in sized(models, n)]
+
+    def baselines(models, methods, n, budget):
+        return [Job.make("baseline", m, k, seed=seed, method=x, budget=budget) for m, k in sized(models, n)
+                for x in methods]
+
+    def exhaustive(models, n):
+        return [Job.make("exhaustive", m, k, seed=seed, levels=2) for m, k in sized(models, n)]
+
+    if chapter == "00_summary":
+        return (untargeted(s["models"], s["n_untargeted"], 1, s["n_untargeted_imagenet"])
+                + targeted(s["targeted_models"], s["n_targeted"])
+                + [j for m, k in s["few_pixel_settings"] for j in untargeted([m], s["few_n_untargeted"], k)
+                   + targeted([m], s["few_n_targeted"], k)]
+                + baselines(s["random_models"], ["random"], s["n_baseline"], s["random_budget"]))
+    if chapter == "01_networks":
+        return [Job.make("predictions", m) for m in s["models"]]
+    if chapter == "02_attacks":
+        early = list(early_stop_jobs(s["early_stop_model"], s["early_stop_images"], **de).values()) \
+            if s["early_stop_images"] else []
+        paper_rule = [j.fooled_by for j in early[:1]]
+        return (untargeted(s["models"], s["n_untargeted"], s["pixels"], s["n_untargeted_imagenet"])
+                + targeted(s["targeted_models"], s["n_targeted"], s["pixels"])
+                + untargeted(s["depth_models"], s["n_depth"]) + paper_rule + early)
+    if chapter in ("03_few_pixels", "05_class_pairs"):
+        pairs = sorted({(m, 1) for m, _ in s["settings_list"]} | {tuple(p) for p in s["settings_list"]})
+        jobs = [] if chapter == "05_class_pairs" else [j for m, k in pairs for j in untargeted([m], s["n_untargeted"], k)]
+        jobs += [j for m, k in (pairs if chapter == "03_few_pixels" else s["settings_list"])
+                 for j in targeted([m], s["n_targeted"], k)]
+        if chapter == "05_class_pairs":
+            jobs += exhaustive(sorted({m for m, _ in s["settings_list"]}), s["n_exhaustive"])
+        return jobs
+    if chapter == "04_cost":
+        return (untargeted(s["models"], s["n_untargeted"], s["pixels"])
+                + baselines(s["models"], ["random", "single_pixel"], s["n_baseline"], s["random_budget"])
+                + exhaustive(s["models"], s["n_exhaustive"]))
+    if chapter == "06_gallery":
+        return untargeted(s["models"], s["n_untargeted"], s["pixels"])
+    if chapter == "09_geometry":
+        return (untargeted(s["models"], s["n_untargeted"]) + targeted(s["targeted_models"], s["n_targeted"])
+                + exhaustive(s["models"], {m: max(size_for(s["n_exhaustive"], m), size_for(s["n_cube"], m))
+                                           for m in s["models"]})
+                + [Job.make("cube", m, k, seed=seed, levels=s["cube_levels"]) for m, k in sized(s["models"], s["n_cube"])])
+    return []  # 07 (benchmarks: `onepixel bench`, on a quiet machine) and 08 compute nothing
+
+
+def jobs(profile: str) -> list[Job]:
+    """Every stored experiment the profile's chapters (all, or those its ``chapters`` list names) need, once each (the largest sample of an
+    experiment covers the smaller ones), predictions first, then in the profile's priority order."""
+    cfg = load(profile)
+    largest: dict[tuple, Job] = {}
+    for chapter in cfg.get("chapters") or CHAPTERS:
+        for job in chapter_jobs(chapter, settings(profile, chapter)):
+            key = (job.kind, job.model, job.params, job.seed, job.images, job.fooled_by)
+            if key not in largest or (job.n or 0) > (largest[key].n or 0):
+                largest[key] = job
+    found = list(largest.values())
+    predictions = [Job.make("predictions", m) for m in dict.fromkeys(j.model for j in found)]
+    found = [j for j in found if j.kind != "predictions"]
+    patterns = cfg.get("priority") or []
+
+    def rank(job: Job) -> int:
+        return next((i for i, p in enumerate(patterns) if fnmatch.fnmatch(job.label(), p)), len(patterns))
+    return predictions + sorted(found, key=rank)

@@ -1,0 +1,146 @@
+"""``onepixel run``: compute what a profile's plan asks for and the store lacks, on Dask.
+
+The client walks the plan (:func:`onepixel.plan.jobs`) in priority order, cuts each job's missing
+images into shards and hands them to Dask workers as pure tasks ``(job, images, payload) -> rows``
+(:func:`onepixel.experiments.timed_compute`); it writes each finished shard itself, atomically, so
+workers need no shared filesystem and a killed run loses at most the shards in flight. Jobs whose
+images depend on other results (the early-stop comparison) start once those are stored.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from . import plan, study
+from .experiments import Job, chunk_size, experiments, store, timed_compute
+
+
+@dataclass
+class Piece:
+    job: Job
+    images: list[int]
+
+
+def status(profile: str) -> pd.DataFrame:
+    """Per planned experiment: images planned and stored, CPU hours spent, estimated CPU hours left
+    (from the measured CPU seconds per image of that experiment; none before its first shard).
+    An experiment planned twice (the paper rule of the early-stop comparison) counts its hours once."""
+    rows, seen = [], set()
+    root = study.results_root()
+    for job in plan.jobs(profile):
+        exp = experiments(job, root, profile)[0]
+        spent = 0.0 if exp.dir in seen else exp.cost()["cpu_seconds"] / 3600  # each experiment counted once
+        seen.add(exp.dir)
+        images = study.job_images(profile, job, compute=False)
+        stored = study.stored_images(profile, job)
+        per_image = study.cost_per_image(exp)
+        planned = len(images) if images is not None else None
+        left = len([i for i in images if i not in stored]) if images is not None else None
+        rows.append({"experiment": job.label(), "planned": planned, "stored": len(stored & set(images or [])),
+                     "CPU hours spent": round(spent, 2),
+                     "CPU hours left": round(left * per_image / 3600, 2) if left is not None and per_image else None})
+    return pd.DataFrame(rows).astype({"planned": "Int64"})
+
+
+def pending(profile: str, busy: set) -> tuple[list[Piece], int]:
+    """Shards still to compute, in plan order (not those in flight), and how many jobs wait on others."""
+    pieces, waiting = [], 0
+    for job in plan.jobs(profile):
+        missing = study.missing_images(profile, job, compute=False)
+        if missing is None:
+            waiting += 1
+            continue
+        missing = [i for i in missing if (job, i) not in busy]
+        size = chunk_size(job)
+        pieces += [Piece(job, missing[s:s + size]) for s in range(0, len(missing), size)]
+    return pieces, waiting
+
+
+_NICED = False
+
+
+def worker_task(job: Job, images: list[int], payload, device: str, threads: int, nice: int):
+    """What a Dask worker runs: lower its priority once, then compute one shard."""
+    global _NICED
+    if nice and not _NICED:
+        os.nice(nice)
+        _NICED = True
+    return timed_compute(job, images, payload, device, threads)
+
+
+def cluster_client(scheduler: str | None, workers: int | None, threads: int | None, device: str):
+    """A Dask client: on ``scheduler`` if given, else a LocalCluster of worker processes sized from
+    the cores (one GPU per worker with ``device="cuda"``, declared as the resource ``GPU``)."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler)
+    cores = os.cpu_count() or 1
+    if device.startswith("cuda"):
+        import torch
+
+        workers = workers or max(torch.cuda.device_count(), 1)
+        return Client(LocalCluster(n_workers=workers, threads_per_worker=1, resources={"GPU": 1},
+                                   dashboard_address=":0"))
+    workers = workers or cores
+    return Client(LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0", memory_limit=0))
+
+
+def run(profile: str, scheduler: str | None = None, workers: int | None = None, threads: int | None = None,
+        device: str = "cpu", hours: float | None = None, nice: int = 0, client=None) -> dict:
+    """Compute every missing shard of the plan; returns counts of shards stored and jobs left waiting.
+    ``hours``: hand out no new shard after that many hours (those in flight finish)."""
+    from dask.distributed import as_completed
+    from tqdm.auto import tqdm
+
+    plan.load(profile)  # a bad plan fails before any work starts
+    own = client is None
+    client = client or cluster_client(scheduler, workers, threads, device)
+    slots = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()) or 1
+    share = threads or max((os.cpu_count() or 1) // slots, 1)
+    if own and getattr(client, "dashboard_link", None):
+        print(f"Dask dashboard: {client.dashboard_link}", flush=True)
+    deadline = time.time() + hours * 3600 if hours else None
+    resources = {"GPU": 1} if device.startswith("cuda") else None
+    stored, in_flight, busy = 0, {}, set()
+    todo, waiting = pending(profile, busy)
+    bar = tqdm(total=len(todo), desc=f"onepixel run {profile}", unit="shard")
+    cpu_hours = 0.0
+    done = as_completed()
+
+    def submit() -> None:
+        while todo and len(in_flight) < 2 * slots and (deadline is None or time.time() < deadline):
+            piece = todo.pop(0)
+            data = study.payload(profile, piece.job, piece.images)
+            future = client.submit(worker_task, piece.job, piece.images, data, device, share, nice,
+                                   pure=False, resources=resources)
+            in_flight[future] = piece
+            busy.update((piece.job, i) for i in piece.images)
+            done.add(future)
+
+    try:
+        submit()
+        while in_flight:
+            future = next(done)
+            piece = in_flight.pop(future)
+            frames, cost = future.result()
+            store(experiments(piece.job, study.results_root(), profile, device), frames, cost)
+            busy.difference_update((piece.job, i) for i in piece.images)
+            stored += 1
+            cpu_hours += cost["cpu_seconds"] / 3600
+            bar.update()
+            bar.set_postfix_str(f"{cpu_hours:.2f} CPU h")
+            if not todo and waiting:  # results that waiting jobs depend on may now be complete
+                more, waiting = pending(profile, busy)
+                todo += more
+                bar.total += len(more)
+            submit()
+    finally:
+        bar.close()
+        if own:
+            client.close()
+    left, waiting = pending(profile, set())
+    return {"stored": stored, "left": len(left), "waiting": waiting, "cpu_hours": round(cpu_hours, 3)}

@@ -1,0 +1,109 @@
+"""`onepixel run` on Dask: the same rows as an in-process run; a killed run resumes losing nothing."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from onepixel import plan, runner, study
+from onepixel.experiments import experiments
+
+from .conftest import SHARED, shared_or_skip
+
+TINY = """chapters: [06_gallery, 09_geometry]
+common: {popsize: 20, maxiter: 6, seed: 0, device: cpu, compute: true}
+06_gallery: {models: [resnet20], n_untargeted: %d}
+09_geometry: {models: [resnet20], targeted_models: [resnet20], n_untargeted: 0, n_targeted: 1, n_exhaustive: 1,
+              n_cube: 1, cube_levels: 2}
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    shared_or_skip("models")
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "tiny.yaml").write_text(TINY % 24)
+    monkeypatch.setenv("ONEPIXEL_DATA", str(SHARED))
+    monkeypatch.setenv("ONEPIXEL_PROFILES", str(tmp_path / "profiles"))
+    monkeypatch.setattr(plan, "PROFILES", tmp_path / "profiles")
+    return tmp_path
+
+
+def all_rows(profile: str, root: Path) -> dict[str, pd.DataFrame]:
+    out = {}
+    for job in plan.jobs(profile):
+        for exp in experiments(job, root, profile):
+            rows = exp.load()
+            sort = [c for c in ("image", "target", "y", "x") if c in rows]
+            out[str(exp.dir.relative_to(root))] = rows.drop(columns=["seconds"], errors="ignore").sort_values(
+                sort).reset_index(drop=True)
+    return out
+
+
+def in_process(profile: str, root: Path, monkeypatch) -> dict[str, pd.DataFrame]:
+    """The plan run job by job in this process, on one thread like each Dask task (float sums
+    depend on the thread count)."""
+    import torch
+
+    monkeypatch.setenv("ONEPIXEL_RESULTS", str(root))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for job in plan.jobs(profile):
+            study.run_job(profile, job, "cpu", quiet=True)
+    finally:
+        torch.set_num_threads(threads)
+    return all_rows(profile, root)
+
+
+def test_dask_run_stores_what_an_in_process_run_stores(tiny, monkeypatch):
+    from dask.distributed import Client, LocalCluster
+
+    reference = in_process("tiny", tiny / "reference", monkeypatch)
+    monkeypatch.setenv("ONEPIXEL_RESULTS", str(tiny / "dask"))
+    with Client(LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, memory_limit=0)) as client:
+        result = runner.run("tiny", client=client, threads=1)
+    assert result["left"] == 0 and result["waiting"] == 0 and result["stored"] > 0
+    ours = all_rows("tiny", tiny / "dask")
+    assert set(ours) == set(reference) and len(ours) >= 5  # predictions, DE x2, exhaustive + maps, cube
+    for name, rows in reference.items():
+        pd.testing.assert_frame_equal(ours[name], rows, check_dtype=False, obj=name)
+    table = runner.status("tiny")
+    assert (table.planned == table.stored).all()
+    assert runner.run("tiny", client=None, workers=1)["stored"] == 0, "nothing left to do"
+
+
+def test_a_killed_run_resumes_without_loss_or_duplicates(tiny, monkeypatch):
+    reference = in_process("tiny", tiny / "reference", monkeypatch)
+    results = tiny / "killed"
+    env = {**os.environ, "ONEPIXEL_RESULTS": str(results)}
+    cmd = [sys.executable, "-m", "onepixel", "run", "--profile", "tiny", "--workers", "1", "--threads", "1"]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    de = results / "tiny" / "de-1px-untargeted"
+    deadline = time.time() + 300
+    while not list(de.glob("*/shard-*.csv")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the client, its scheduler and its workers
+    proc.wait()
+    shards_at_kill = len(list(de.glob("*/shard-*.csv")))
+    assert 1 <= shards_at_kill < 3, "killed in the middle of the 3 DE shards"
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    monkeypatch.setenv("ONEPIXEL_RESULTS", str(results))
+    resumed = all_rows("tiny", results)
+    for name, rows in reference.items():
+        pd.testing.assert_frame_equal(resumed[name], rows, check_dtype=False, obj=name)
+        assert not resumed[name].duplicated().any(), name
+
+
+def test_every_stored_cpu_experiment_is_in_the_cpu_plan_under_the_same_key():
+    shared_or_skip("models")
+    shared_or_skip("imagenet-val-1300")
+    root = Path(__file__).resolve().parents[1] / "results"
+    planned = {exp.dir for job in plan.jobs("cpu") for exp in experiments(job, root, "cpu")}
+    stored = {p.parent for p in (root / "cpu").glob("*/*/meta.json") if not p.parts[-3].startswith("bench")}
+    assert stored and stored <= planned
