@@ -40,8 +40,14 @@ def cmd_accuracy(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
+    import torch
+
     from . import study
-    from .bench import write_json
+    from .bench import few_pixel_rates, write_json
+    from .evaluator import resolve_device
+    from .models import load_pretrained
+
+    device, g = resolve_device(args.device), torch.Generator().manual_seed(0)
 
     fmt = {"float_format": lambda v: f"{v:.3g}", "index": False}
     out = Path(args.json_dir)
@@ -51,10 +57,16 @@ def cmd_bench(args: argparse.Namespace) -> None:
         print(df.to_string(**fmt), flush=True)
         write_json(df, out / f"{args.profile}-engine-{args.model}.json", model=args.model, images=args.images,
                    maxiter=args.maxiter, popsize=400)
-    df = study.incremental_benchmark(args.profile, args.speedup_models, args.device, recompute=True)
-    df = df.drop(columns=["run"])
+    if not args.skip_speedups:
+        df = study.incremental_benchmark(args.profile, args.speedup_models, args.device, recompute=True)
+        df = df.drop(columns=["run"])
+        print(df.to_string(**fmt), flush=True)
+        write_json(df, out / f"{args.profile}-incremental.json", popsize=400)
+    df = few_pixel_rates({name: (load_pretrained(name).to(device), torch.rand(4, 3, 32, 32, generator=g).mul(255)
+                                 .round().div(255).to(device), int(k))
+                          for name, k in (pair.split(":") for pair in args.pixel_pairs)})
     print(df.to_string(**fmt), flush=True)
-    write_json(df, out / f"{args.profile}-incremental.json", popsize=400)
+    write_json(df, out / f"{args.profile}-few-pixels.json", popsize=400, threads=torch.get_num_threads())
     print(f"stored under {study.results_root() / args.profile}/bench-* and {out}/{args.profile}-*.json")
 
 
@@ -120,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--skip-peers-table", action="store_true", help="only the incremental speedups")
     p.add_argument("--speedup-models", nargs="+", choices=MODELS,
                    default=["allconv", "nin", "vgg16", "resnet20", "squeezenet1_0", "efficientnet_lite0"])
+    p.add_argument("--pixel-pairs", nargs="+", default=["allconv:3", "nin:5"],
+                   help="network:pixels pairs for the few-pixel rates (k-pixel vs 1-pixel, side by side)")
+    p.add_argument("--skip-speedups", action="store_true", help="skip the incremental speedups table")
     p.add_argument("--profile", default="cpu", help="results profile to store the benchmark under")
     p.add_argument("--json-dir", default="benchmarks", help="folder for the JSON copy of each table")
     p.set_defaults(func=cmd_bench)

@@ -175,12 +175,13 @@ class Evaluator:
         image_idx = torch.as_tensor(image_idx, device=self.device)
         candidates = round_candidates(torch.as_tensor(candidates, device=self.device), self.height, self.width)
         out = []
+        cutoff = self.backend.cutoff_for(candidates.shape[1]) if self.backend is not None else 1
         for s in range(0, len(image_idx), self.batch_size):
             idx, cand = image_idx[s:s + self.batch_size], candidates[s:s + self.batch_size]
-            if self.backend is None:
+            if cutoff <= 1:
                 logits = self._forward(apply_candidates(self.images, idx, cand))
             else:
-                logits, clash = self.backend.logits(idx, cand)
+                logits, clash = self.backend.logits(idx, cand, cutoff)
                 logits = self._check(logits, len(idx))
                 if clash.any():  # k-pixel candidates whose pixels interact: dense forward
                     logits[clash] = self._forward(apply_candidates(self.images, idx[clash], cand[clash]))

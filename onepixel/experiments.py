@@ -77,7 +77,7 @@ class Job:
         """A short readable description: experiment, network and the settings that differ from the paper's."""
         extra = [f"{k} {v}" for k, v in self.p.items() if self.kind == "de" and DE_DEFAULTS.get(k) != v
                  and k not in ("pixels", "targeted")]
-        sample = f" ({'images fooled by the paper rule' if self.fooled_by else len(self.images) if self.images else self.n})"
+        sample = f" ({'fooled by the paper rule' if self.fooled_by else len(self.images) if self.images else self.n})"
         return (f"{self.name} {self.model}" + (f" [{', '.join(extra)}]" if extra else "")
                 + ("" if self.kind == "predictions" else sample))
 

@@ -262,20 +262,32 @@ class IncrementalBackend:
             raise UnsupportedModel(f"{type(model).__name__}: the first layer cannot be carried incrementally")
         self.clean = self._clean_maps()
         self._count = None
+        self.probe = probe
         self.cutoff = self._tuned_cutoff(probe) if cutoff is None else cutoff
+        self._fixed = cutoff is not None
+        self._cutoffs = {1: self.cutoff}
 
-    def _tuned_cutoff(self, probe: int) -> int:
-        """The measured best cutoff, remembered per graph, input size, device and thread count
-        (in memory and in the cache folder, so each machine measures once)."""
+    def cutoff_for(self, pixels: int) -> int:
+        """The cutoff for ``pixels``-pixel candidates: the 1-pixel one, or for k > 1 the fastest
+        measured with k-pixel candidates, counting the dense recomputation of those whose windows
+        meet (1, dense, when no cutoff beats it)."""
+        if pixels not in self._cutoffs:
+            self._cutoffs[pixels] = self.cutoff if self._fixed else self._tuned_cutoff(self.probe, pixels)
+        return self._cutoffs[pixels]
+
+    def _tuned_cutoff(self, probe: int, pixels: int = 1) -> int:
+        """The measured best cutoff, remembered per graph, input size, device, thread count and
+        pixels per candidate (in memory and in the cache folder, so each machine measures once)."""
         from .data import cache_dir
 
+        k = f"|{pixels} pixels" if pixels > 1 else ""
         key = hashlib.sha256(f"{self.gm.graph}|{tuple(self.images.shape[1:])}|{self.device.type}|"
-                             f"{torch.get_num_threads()}|{torch.__version__}|{probe}|margin, dense retimed".encode()).hexdigest()[:20]
+                             f"{torch.get_num_threads()}|{torch.__version__}|{probe}|margin, dense retimed{k}".encode()).hexdigest()[:20]
         if key not in self._cutoff_cache:
             path = cache_dir() / "incremental-cutoffs.json"
             stored = json.loads(path.read_text()) if path.exists() else {}
             if key not in stored:
-                stored[key] = self.tune(probe)[0]
+                stored[key] = self.tune(probe, pixels=pixels)[0]
                 tmp = path.with_name(f".{path.name}.{os.getpid()}")
                 tmp.write_text(json.dumps(stored))
                 os.replace(tmp, path)
@@ -451,22 +463,24 @@ class IncrementalBackend:
             dense = _paste(dense, zero, zero, part)
         return dense.contiguous(memory_format=torch.channels_last)
 
-    def tune(self, probe: int = 64, repeats: int = 2, margin: float = 0.9) -> tuple[int, dict]:
-        """Time ``probe`` random one-pixel candidates at 1 (dense) and at each cutoff before a
+    def tune(self, probe: int = 64, repeats: int = 2, margin: float = 0.9, pixels: int = 1) -> tuple[int, dict]:
+        """Time ``probe`` random ``pixels``-pixel candidates at 1 (dense) and at each cutoff before a
         spatial, add or concat node (switching before a cheap op never pays), once each; then time
         the three fastest and dense ``repeats`` times more (each keeps its best time, so dense is
         judged on as many runs as its rivals). Returns the fastest cutoff, or 1 (dense) when it is
         not faster than dense by ``margin`` (a gain inside timing noise is none), and all timings (s)."""
         g = torch.Generator().manual_seed(0)
         n = len(self.images)
-        cand = torch.stack([torch.randint(0, self.width, (probe,), generator=g),
-                            torch.randint(0, self.height, (probe,), generator=g),
-                            *torch.randint(0, 256, (3, probe), generator=g)], 1)[:, None].to(self.device)
+        cand = torch.stack([torch.randint(0, self.width, (probe, pixels), generator=g),
+                            torch.randint(0, self.height, (probe, pixels), generator=g),
+                            *torch.randint(0, 256, (3, probe, pixels), generator=g)], -1).to(self.device)
         idx = torch.randint(0, n, (probe,), generator=g).to(self.device)
 
         def seconds(cutoff: int) -> float:
             t0 = time.perf_counter()
-            self.logits(idx, cand, cutoff)
+            _, clash = self.logits(idx, cand, cutoff)
+            if clash.any():  # candidates whose windows met: recomputed densely, as the Evaluator does
+                self.logits(idx[clash], cand[clash], 1)
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             return time.perf_counter() - t0

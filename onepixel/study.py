@@ -94,8 +94,7 @@ def run_job(profile: str, job: Job, device: str = "auto", compute: bool = True, 
     missing = [i for i in images if i not in done]
     if missing and not compute:
         if not quiet:
-            print(f"{job.label()}: {len(images) - len(missing)} stored of {len(images)} planned "
-                  "(compute=True computes the rest)")
+            print(f"{job.label()}: {len(images) - len(missing)} stored of {len(images)} planned")
     elif missing:
         per_image = cost_per_image(exps[0])
         estimate = f", about {len(missing) * per_image / 3600:.2g} CPU hours" if per_image else ""

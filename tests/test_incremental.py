@@ -141,3 +141,26 @@ def test_mac_count_of_a_tiny_network():
     # dense: 64 * 4 * 27 + 64 * 2 * 4; windowed: 3 x 3 window of the first conv, then the 1x1 on it
     assert m["dense_pass_macs"] == 64 * 4 * 27 + 64 * 2 * 4
     assert m["windowed_macs"] == 9 * 4 * 27 + 9 * 2 * 4 and m["dense_macs"] == 0
+
+
+def test_k_pixel_candidates_get_their_own_measured_cutoff(monkeypatch):
+    """The automatic choice is made per number of pixels, so k-pixel candidates never pay for
+    windows that meet (measured 124 vs 241 candidates/s on AllConv at 3 pixels before)."""
+    chosen = {}
+
+    def tuned(self, probe, pixels=1):
+        chosen[pixels] = True
+        return 9 if pixels == 1 else 1
+    monkeypatch.setattr(IncrementalBackend, "_tuned_cutoff", tuned)
+    model = randomise_batchnorm(ARCHITECTURES["allconv"]())
+    imgs = torch.rand(2, 3, 32, 32)
+    ev = Evaluator(model, imgs, device="cpu", incremental="auto")
+    assert ev.backend.cutoff_for(1) == 9 and ev.backend.cutoff_for(3) == 1 and set(chosen) == {1, 3}
+    g = torch.Generator().manual_seed(3)
+    cand = torch.stack([torch.randint(0, 32, (6, 3), generator=g), torch.randint(0, 32, (6, 3), generator=g),
+                        *torch.randint(0, 256, (3, 6, 3), generator=g)], -1)
+    idx = torch.tensor([0, 1, 0, 1, 0, 1])
+    dense = Evaluator(model, imgs, device="cpu", incremental=False).probs(idx, cand)
+    assert torch.allclose(ev.probs(idx, cand), dense, atol=1e-5)
+    fixed = IncrementalBackend(model, imgs, cutoff=7)
+    assert fixed.cutoff_for(5) == 7, "a cutoff given by the caller holds for every k"
