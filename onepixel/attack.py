@@ -28,6 +28,8 @@ from tqdm import tqdm
 from .evaluator import Evaluator, apply_candidates, check_images, check_labels, content_keys, round_candidates
 
 UNTARGETED = -1
+# The paper's settings: population, generations, scale factor and the two early-stop thresholds.
+PAPER = {"popsize": 400, "maxiter": 100, "F": 0.5, "target_threshold": 0.9, "true_threshold": 0.05}
 BOUNDS = ("clip", "redraw")
 # Options added after results were stored: at these values they leave experiment identities unchanged.
 IDENTITY_DEFAULTS = {"bounds": "clip"}
@@ -134,9 +136,10 @@ class OnePixelAttack:
     ``bounds``: "clip" (default) or "redraw" children that leave the image or the colour range.
     """
 
-    def __init__(self, model: nn.Module, pixels: int = 1, popsize: int = 400, maxiter: int = 100,
-                 F: float = 0.5, targeted: bool = False, target_threshold: float = 0.9,
-                 true_threshold: float = 0.05, seed: int = 0, batch_size: int | None = None,
+    def __init__(self, model: nn.Module, pixels: int = 1, popsize: int = PAPER["popsize"],
+                 maxiter: int = PAPER["maxiter"], F: float = PAPER["F"], targeted: bool = False,
+                 target_threshold: float = PAPER["target_threshold"],
+                 true_threshold: float = PAPER["true_threshold"], seed: int = 0, batch_size: int | None = None,
                  device: str | torch.device = "auto", stop_on_flip: bool = False, progress: bool = True,
                  incremental: bool | str = "auto", bounds: str = "clip"):
         if pixels < 1:

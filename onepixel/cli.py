@@ -103,13 +103,14 @@ def cmd_readme(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     from .models import MODELS, TRAINED_HERE
+    from .train import TrainConfig
 
     parser = argparse.ArgumentParser(prog="onepixel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train CIFAR-10 networks (resumable) and export their weights")
     p.add_argument("--model", nargs="+", default=list(TRAINED_HERE), choices=TRAINED_HERE)
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .storage import atomic_write
+
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
@@ -93,6 +95,11 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("ONEPIXEL_CACHE", Path.home() / ".cache" / "onepixel"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.savez would add ".npz" to a temporary name
+        np.savez(f, **arrays)
 
 
 def array_digest(*arrays: np.ndarray) -> str:
@@ -210,9 +217,7 @@ def load_cifar10(split: str = "test") -> ImageDataset:
             if not np.array_equal(index, np.arange(len(index))):
                 raise DataIntegrityError(f"CIFAR-10 folder {source}: image indices are not 0..{len(index) - 1}")
         verify_cifar10(split, images, labels, source)
-        tmp = cached.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, images=images, labels=labels, index=index)
-        os.replace(tmp, cached)
+        atomic_write(cached, lambda tmp: save_npz(tmp, images=images, labels=labels, index=index))
     provenance = f"CIFAR-10 {split} (official, MD5-verified), read from {source}"
     return ImageDataset(torch.from_numpy(images), torch.from_numpy(labels), CIFAR10_CLASSES,
                         torch.from_numpy(index), provenance, array_digest(images, labels))

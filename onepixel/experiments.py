@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .attack import OnePixelAttack
+from .attack import PAPER, OnePixelAttack
 from .data import ImageDataset, load_cifar10, load_imagenet
 from .evaluator import resolve_device
 from .models import IMAGENET_MODELS, input_size, load_pretrained
@@ -27,8 +27,7 @@ from .search import exhaustive_search, random_search, single_pixel_search
 
 KINDS = ("predictions", "de", "exhaustive", "baseline", "cube")
 # The paper's DE settings (Su et al. 2019): the defaults of every DE job.
-DE_DEFAULTS = {"pixels": 1, "targeted": False, "popsize": 400, "maxiter": 100, "F": 0.5, "target_threshold": 0.9,
-               "true_threshold": 0.05, "stop_on_flip": False, "bounds": "clip"}
+DE_DEFAULTS = {"pixels": 1, "targeted": False, **PAPER, "stop_on_flip": False, "bounds": "clip"}
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import operator
-import os
 import time
 from dataclasses import dataclass
 
@@ -34,6 +33,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from .models import Normalize
+from .storage import atomic_text
 
 
 class UnsupportedModel(ValueError):
@@ -288,9 +288,7 @@ class IncrementalBackend:
             stored = json.loads(path.read_text()) if path.exists() else {}
             if key not in stored:
                 stored[key] = self.tune(probe, pixels=pixels)[0]
-                tmp = path.with_name(f".{path.name}.{os.getpid()}")
-                tmp.write_text(json.dumps(stored))
-                os.replace(tmp, path)
+                atomic_text(path, json.dumps(stored))
             self._cutoff_cache[key] = stored[key]
         return self._cutoff_cache[key]
 

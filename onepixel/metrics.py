@@ -91,14 +91,6 @@ def success_matrix(rows: pd.DataFrame, classes: int, field: str = "success") -> 
     return m.reindex(index=range(classes), columns=range(classes)).astype(float)
 
 
-def summary(rows: pd.DataFrame) -> dict:
-    """Success rate, confidence, mean evaluations and distortion of one set of attack rows."""
-    out = rate(rows.success)
-    out.update(confidence=confidence(rows), evaluations=float(rows.evaluations.mean()),
-               distortion=float(rows[rows.success].distortion.mean()) if "distortion" in rows else float("nan"))
-    return out
-
-
 def percent(r: dict) -> str:
     """'22.6 [18.1, 27.8] (n=500)' for a :func:`rate` dict."""
     if not r["n"]:

@@ -2,9 +2,6 @@
 1710.08864), read from images of its tables. Percentages. Used only for side-by-side comparison.
 """
 
-PROVENANCE = ("Su, Vargas, Sakurai, 'One pixel attack for fooling deep neural networks', IEEE Trans. "
-              "Evolutionary Computation 23(5), 2019; values read from images of its tables IV-VIII.")
-
 # Table VIII: the original CIFAR-10 test set (what we attack): our primary anchor.
 ORIGINAL_TEST_SET = {
     "allconv": {"targeted": 3.41, "untargeted_derived": 22.67, "confidence_derived": 54.58,

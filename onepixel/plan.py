@@ -17,35 +17,35 @@ from typing import Any, Mapping
 
 import yaml
 
+from .attack import PAPER
 from .experiments import Job, size_for
 from .models import IMAGENET_MODELS, MODELS
 
 PROFILES = Path(os.environ.get("ONEPIXEL_PROFILES", Path(__file__).resolve().parents[1] / "notebooks" / "profiles"))
-PAPER_DE = {"popsize": 400, "maxiter": 100, "F": 0.5, "target_threshold": 0.9, "true_threshold": 0.05}
 COMMON = {"device": "auto", "seed": 0, "recompute": False, "compute": False}
 SAMPLES = {"n_untargeted": 100, "n_targeted": 20}
 CHAPTERS: dict[str, dict[str, Any]] = {
-    "00_summary": {**PAPER_DE, **SAMPLES, "models": ["allconv", "nin", "vgg16", "squeezenet1_0", "efficientnet_lite0"],
+    "00_summary": {**PAPER, **SAMPLES, "models": ["allconv", "nin", "vgg16", "squeezenet1_0", "efficientnet_lite0"],
                    "targeted_models": ["allconv", "nin", "vgg16"], "n_untargeted_imagenet": 20,
                    "few_pixel_settings": [["allconv", 3], ["nin", 5]], "few_n_untargeted": 100, "few_n_targeted": 20,
                    "random_models": ["allconv", "nin", "vgg16"], "random_budget": 10000, "n_baseline": 100},
     "01_networks": {"models": [m for m in MODELS if m != "alexnet"], "architectures": ["allconv", "nin", "vgg16"]},
-    "02_attacks": {**PAPER_DE, **SAMPLES, "models": ["allconv", "nin", "vgg16", "squeezenet1_0", "efficientnet_lite0"],
+    "02_attacks": {**PAPER, **SAMPLES, "models": ["allconv", "nin", "vgg16", "squeezenet1_0", "efficientnet_lite0"],
                    "targeted_models": ["allconv", "nin", "vgg16"], "n_untargeted_imagenet": 20, "pixels": 1,
                    "depth_models": ["resnet20", "resnet32", "resnet44", "resnet56"], "n_depth": 100,
                    "early_stop_model": "allconv", "early_stop_images": 100},
-    "03_few_pixels": {**PAPER_DE, **SAMPLES, "settings_list": [["allconv", 3], ["nin", 5]]},
-    "04_cost": {**PAPER_DE, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16"], "random_budget": 10000,
+    "03_few_pixels": {**PAPER, **SAMPLES, "settings_list": [["allconv", 3], ["nin", 5]]},
+    "04_cost": {**PAPER, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16"], "random_budget": 10000,
                 "n_baseline": 100, "n_exhaustive": 100},
-    "05_class_pairs": {**PAPER_DE, **SAMPLES, "settings_list": [["allconv", 1], ["nin", 1], ["vgg16", 1]],
+    "05_class_pairs": {**PAPER, **SAMPLES, "settings_list": [["allconv", 1], ["nin", 1], ["vgg16", 1]],
                        "n_exhaustive": 100},
-    "06_gallery": {**PAPER_DE, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16", "squeezenet1_0"],
+    "06_gallery": {**PAPER, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16", "squeezenet1_0"],
                    "per_model": 8},
     "07_performance": {"model": "allconv", "n_images": 8, "maxiter": 10, "peers": True,
                        "speedup_models": ["allconv", "nin", "vgg16", "resnet20", "squeezenet1_0",
                                           "efficientnet_lite0"]},
     "08_reproducibility": {},
-    "09_geometry": {**PAPER_DE, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16"],
+    "09_geometry": {**PAPER, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16"],
                     "targeted_models": ["allconv", "nin", "vgg16"], "slice_images": 2, "plane_steps": 64,
                     "n_exhaustive": 100, "n_cube": 50, "cube_levels": 16},
 }
@@ -106,7 +106,7 @@ def settings(profile: str, chapter: str, overrides: Mapping[str, Any] | None = N
 
 
 def _de(s: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: s[k] for k in PAPER_DE if k in s} | {"seed": s["seed"]}
+    return {k: s[k] for k in PAPER if k in s} | {"seed": s["seed"]}
 
 
 def chapter_jobs(chapter: str, s: Mapping[str, Any]) -> list[Job]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import shutil
 import time
@@ -22,8 +21,7 @@ from typing import Callable, Iterable
 import pandas as pd
 import torch
 
-RESULTS_DIR = Path("results")
-
+from .storage import atomic_text, atomic_write
 
 def versions() -> dict:
     import numpy
@@ -39,7 +37,7 @@ class Experiment:
     folder); ``info`` is recorded alongside (device, versions) without changing the key."""
 
     def __init__(self, profile: str, name: str, identity: dict, info: dict | None = None,
-                 root: Path | str = RESULTS_DIR, compress: bool = False):
+                 root: Path | str = "results", compress: bool = False):
         blob = json.dumps(identity, sort_keys=True, default=str)
         self.key = hashlib.sha256(blob.encode()).hexdigest()[:12]
         self.dir = Path(root) / profile / name / self.key
@@ -70,7 +68,7 @@ class Experiment:
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.dir / "meta.json"
         if not meta.exists():
-            _atomic_text(meta, json.dumps({"identity": self.identity, "info": {**versions(), **self.info},
+            atomic_text(meta, json.dumps({"identity": self.identity, "info": {**versions(), **self.info},
                                            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
                                           indent=2, default=str) + "\n")
 
@@ -81,11 +79,9 @@ class Experiment:
         n = shard_number(shards[-1]) + 1 if shards else 0
         path = self.dir / f"shard-{n:05d}.csv{'.gz' if self.compress else ''}"
         if cost is not None:
-            _atomic_text(cost_path(path), json.dumps({"rows": len(rows), **cost}) + "\n")
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        rows.to_csv(tmp, index=False, compression="gzip" if self.compress else None)
-        os.replace(tmp, path)
-        return path
+            atomic_text(cost_path(path), json.dumps({"rows": len(rows), **cost}) + "\n")
+        return atomic_write(path, lambda tmp: rows.to_csv(tmp, index=False,
+                                                         compression="gzip" if self.compress else None))
 
     def run(self, items: Iterable[int], compute: Callable[[list[int]], pd.DataFrame], chunk: int,
             column: str = "image", recompute: bool = False, progress: bool = True,
@@ -129,9 +125,3 @@ def shard_number(path: Path) -> int:
 def cost_path(shard: Path) -> Path:
     """The ``shard-N.json`` cost record beside a shard."""
     return shard.with_name(shard.name.split(".")[0] + ".json")
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)

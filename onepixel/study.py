@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .attack import PAPER
 from .evaluator import resolve_device
 from .experiments import Job, chunk_size, experiments, model_and_data, size_for, store, timed_compute
 from .models import IMAGENET_MODELS, input_size, load_pretrained
@@ -142,8 +143,9 @@ def correct_sample(profile: str, name: str, n: int, seed: int = 0) -> list[int]:
     return sorted(order[:n].tolist())
 
 
-def de_job(name: str, images: int | list[int], pixels: int = 1, targeted: bool = False, popsize: int = 400,
-           maxiter: int = 100, F: float = 0.5, target_threshold: float = 0.9, true_threshold: float = 0.05,
+def de_job(name: str, images: int | list[int], pixels: int = 1, targeted: bool = False,
+           popsize: int = PAPER["popsize"], maxiter: int = PAPER["maxiter"], F: float = PAPER["F"],
+           target_threshold: float = PAPER["target_threshold"], true_threshold: float = PAPER["true_threshold"],
            stop_on_flip: bool = False, seed: int = 0, bounds: str = "clip") -> Job:
     """The DE job on ``images`` (a count of the sample, or a list of image indices)."""
     if isinstance(images, Mapping):
@@ -155,8 +157,9 @@ def de_job(name: str, images: int | list[int], pixels: int = 1, targeted: bool =
 
 
 def attacks(profile: str, name: str, images: int | list[int], pixels: int = 1, targeted: bool = False,
-            popsize: int = 400, maxiter: int = 100, F: float = 0.5, target_threshold: float = 0.9,
-            true_threshold: float = 0.05, stop_on_flip: bool = False, seed: int = 0, device: str = "auto",
+            popsize: int = PAPER["popsize"], maxiter: int = PAPER["maxiter"], F: float = PAPER["F"],
+            target_threshold: float = PAPER["target_threshold"], true_threshold: float = PAPER["true_threshold"],
+            stop_on_flip: bool = False, seed: int = 0, device: str = "auto",
             recompute: bool = False, bounds: str = "clip", compute: bool = True) -> pd.DataFrame:
     """DE attacks on ``images`` (a count: that many correctly classified images of the sample; or a
     list of image indices), all 9 other targets if targeted."""

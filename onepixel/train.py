@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -19,12 +18,13 @@ from tqdm import tqdm
 
 from .data import ImageDataset, load_cifar10
 from .models import ARCHITECTURES, WEIGHTS_DIR, file_digest, load_state
+from .storage import atomic_write
 
 
 @dataclass
 class TrainConfig:
     model: str = "allconv"
-    epochs: int = 15
+    epochs: int = 12  # the published weights' schedule
     batch_size: int = 256
     lr: float = 0.1
     momentum: float = 0.9
@@ -35,10 +35,14 @@ class TrainConfig:
 
 
 def save_atomic(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def write_log(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def augment(images: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -131,12 +135,7 @@ def train(cfg: TrainConfig, out_dir: Path, train_data: ImageDataset | None = Non
                      "lr": f"{sched.get_last_lr()[0]:.5f}"})
         save_atomic({"config": asdict(cfg), "epoch": epoch, "model": model.state_dict(),
                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, ckpt_path)
-        tmp = log_path.with_name(f".{log_path.name}.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, log_path)
+        atomic_write(log_path, lambda tmp: write_log(tmp, rows))
         print(f"{cfg.model} epoch {epoch}: loss {loss_sum / seen:.3f} train {correct / seen:.4f} "
               f"test {test_acc:.4f} ({train_seconds:.0f} s)", flush=True)
     return model.eval()

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -134,7 +136,7 @@ def test_apply_sets_only_the_chosen_pixels():
 
 def test_three_pixel_attack(planted, grey_images):
     df = OnePixelAttack(planted, pixels=3, **FAST).run(grey_images[:1], torch.tensor([0])).to_pandas()
-    assert len(eval(df.perturbation[0])) == 3 and df.success[0]
+    assert len(json.loads(df.perturbation[0])) == 3 and df.success[0]
 
 
 class BadOutput(nn.Module):
