@@ -33,7 +33,8 @@ CHAPTERS: dict[str, dict[str, Any]] = {
     "02_attacks": {**PAPER, **SAMPLES, "models": ["allconv", "nin", "vgg16", "squeezenet1_0", "efficientnet_lite0"],
                    "targeted_models": ["allconv", "nin", "vgg16"], "n_untargeted_imagenet": 20, "pixels": 1,
                    "depth_models": ["resnet20", "resnet32", "resnet44", "resnet56"], "n_depth": 100,
-                   "early_stop_model": "allconv", "early_stop_images": 100},
+                   "early_stop_model": "allconv", "early_stop_images": 100, "bounds_model": "allconv",
+                   "bounds_images": 100},
     "03_few_pixels": {**PAPER, **SAMPLES, "settings_list": [["allconv", 3], ["nin", 5]]},
     "04_cost": {**PAPER, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16"], "random_budget": 10000,
                 "n_baseline": 100, "n_exhaustive": 100},
@@ -53,6 +54,7 @@ SIZE_KEYS = {"n_untargeted", "n_targeted", "n_untargeted_imagenet", "few_n_untar
              "random_budget", "n_baseline", "n_exhaustive", "n_depth", "early_stop_images", "n_cube", "per_model",
              "n_images", "slice_images"}
 MODEL_KEYS = {"models", "targeted_models", "random_models", "depth_models", "architectures", "speedup_models"}
+SIZE_KEYS |= {"bounds_images"}
 
 
 def load(profile: str) -> dict:
@@ -85,7 +87,7 @@ def check_values(where: str, values: Mapping[str, Any]) -> None:
         for size in sizes:
             if isinstance(size, bool) or not isinstance(size, int) or size < 0:
                 raise ValueError(f"{where}: {key} must be a non-negative integer (or one per network), got {value!r}")
-        names = list(value) if key in SIZE_KEYS and isinstance(value, Mapping) else value if key in MODEL_KEYS else [value] if key in ("model", "early_stop_model") else \
+        names = list(value) if key in SIZE_KEYS and isinstance(value, Mapping) else value if key in MODEL_KEYS else [value] if key in ("model", "early_stop_model", "bounds_model") else \
             [m for m, _ in value] if key in ("settings_list", "few_pixel_settings") else []
         for name in names:
             if name not in MODELS:
@@ -144,9 +146,11 @@ def chapter_jobs(chapter: str, s: Mapping[str, Any]) -> list[Job]:
         early = list(early_stop_jobs(s["early_stop_model"], s["early_stop_images"], **de).values()) \
             if s["early_stop_images"] else []
         paper_rule = [j.fooled_by for j in early[:1]]
+        bounds = [de_job(s["bounds_model"], s["bounds_images"], **de, bounds=b) for b in ("clip", "redraw")
+                  if s["bounds_images"]]
         return (untargeted(s["models"], s["n_untargeted"], s["pixels"], s["n_untargeted_imagenet"])
                 + targeted(s["targeted_models"], s["n_targeted"], s["pixels"])
-                + untargeted(s["depth_models"], s["n_depth"]) + paper_rule + early)
+                + untargeted(s["depth_models"], s["n_depth"]) + paper_rule + early + bounds)
     if chapter in ("03_few_pixels", "05_class_pairs"):
         pairs = sorted({(m, 1) for m, _ in s["settings_list"]} | {tuple(p) for p in s["settings_list"]})
         jobs = [] if chapter == "05_class_pairs" else [j for m, k in pairs for j in untargeted([m], s["n_untargeted"], k)]

@@ -168,6 +168,22 @@ def depth_series(runs: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("depth").set_index("depth")
 
 
+def bounds_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Clip vs redraw on the same images: success (95% Wilson interval), confidence, evaluations, and
+    the images only one of the two fools."""
+    if not all(len(r) for r in runs.values()):
+        return pd.DataFrame({"note": ["no image is stored under both rules yet"]})
+    success = {b: r.set_index("image").success for b, r in runs.items()}
+    rows = []
+    for b, r in runs.items():
+        other = next(o for o in runs if o != b)
+        rows.append({"out-of-range children": b, "images": len(r), "success %": metrics.percent(metrics.rate(r.success)),
+                     "confidence %": round(100 * metrics.confidence(r), 1),
+                     "mean evaluations": int(round(r.evaluations.mean())),
+                     "fooled only under this rule": int((success[b] & ~success[other]).sum())})
+    return pd.DataFrame(rows).set_index("out-of-range children")
+
+
 def early_stop_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Success, confidence and cost of the same attacks under each stopping rule (one row per rule)."""
     rows = []

@@ -251,6 +251,14 @@ def early_stop_runs(profile: str, name: str, n_images: int, **settings) -> dict[
             for rule, job in early_stop_jobs(name, n_images, **settings).items()}
 
 
+def bounds_runs(profile: str, name: str, n_images: int, **settings) -> dict[str, pd.DataFrame]:
+    """Non-targeted DE with out-of-range children clipped (the default) or redrawn (SciPy's rule) on
+    the same first ``n_images`` of the sample; each frame restricted to the images stored for both."""
+    runs = {b: attacks(profile, name, n_images, **settings, bounds=b) for b in ("clip", "redraw")}
+    common = set.intersection(*(set(r.image) if len(r) else set() for r in runs.values()))
+    return {b: r[r.image.isin(common)].reset_index(drop=True) if len(r) else r for b, r in runs.items()}
+
+
 def engine_benchmark(profile: str, name: str, n_images: int, maxiter: int, peers: bool = True,
                      device: str = "auto", recompute: bool = False, compute: bool = True) -> pd.DataFrame:
     """Stored side-by-side benchmark (see :mod:`onepixel.bench`): one row per method."""
