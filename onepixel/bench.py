@@ -55,15 +55,15 @@ def dense_limit(model: nn.Module, images: torch.Tensor, batch: int = 400, repeat
     return {"method": "dense forward (limit)", "evaluations": batch, "seconds": best}
 
 
-def run_ours(model, images, labels, maxiter, incremental, device) -> dict:
+def run_ours(model, images, labels, maxiter, incremental, device, bounds: str = "clip") -> dict:
     attack = OnePixelAttack(model, maxiter=maxiter, stop_on_flip=True, incremental=incremental, device=device,
-                            progress=False)
+                            progress=False, bounds=bounds)
     Evaluator(model, images[:1], device=device, incremental=incremental)  # tune the cutoff outside the timing
     t0 = time.perf_counter()
     df = attack.run(images, labels).to_pandas()
     return {"method": f"onepixel ({'incremental' if incremental else 'dense'})",
             "evaluations": int(df.evaluations.sum()), "seconds": time.perf_counter() - t0,
-            "success": float(df.success.mean())}
+            "success": float(df.success.mean()), "per_image": df.success.to_numpy()}
 
 
 def run_torchattacks(model, images, labels, maxiter, device) -> dict:
@@ -141,7 +141,8 @@ def run_scipy(model, images, labels, maxiter, device, seed: int = 0) -> dict:
                                seed=seed + i, callback=lambda *a, **k: state["flip"], tol=0, atol=0)
         success.append(state["flip"])
     return {"method": f"SciPy {scipy.__version__} differential_evolution (reference)",
-            "evaluations": ev.evaluations, "seconds": time.perf_counter() - t0, "success": float(np.mean(success))}
+            "evaluations": ev.evaluations, "seconds": time.perf_counter() - t0, "success": float(np.mean(success)),
+            "per_image": np.array(success)}
 
 
 def benchmark(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, maxiter: int = 10,
@@ -158,7 +159,7 @@ def benchmark(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, maxi
                 rows.append(peer(model, images, labels, maxiter, device))
             except ImportError as e:
                 rows.append({"method": peer.__name__, "error": f"not installed ({e.name}); pip install -e .[bench]"})
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame([{k: v for k, v in r.items() if k != "per_image"} for r in rows])
     df["evals_per_s"] = df.evaluations / df.seconds
     ours = df.loc[df.method == "onepixel (incremental)", "evals_per_s"].iloc[0]
     df["ours_incremental_x"] = ours / df.evals_per_s

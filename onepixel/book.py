@@ -66,9 +66,32 @@ def execute(profile: str, out_dir: Path, notebooks_dir: Path = ROOT / "notebooks
     return timings
 
 
-def render(root: Path = ROOT) -> Path:
-    """Jupyter Book HTML build of ``root`` (all files, nitpicky, warnings as errors)."""
+def edition(profile: str, root: Path = ROOT) -> str:
+    """The footer line naming an edition: profile, build date, commit, CPU hours of its stored results."""
+    from .report import compute_spent
+
+    git = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    commit = git.stdout.strip() if git.returncode == 0 else "none (not a git checkout)"
+    spent = compute_spent(profile)
+    hours = float(spent.loc["total", "CPU hours"]) if "total" in spent.index else 0.0
+    return (f"Edition: profile <code>{profile}</code>, built {time.strftime('%Y-%m-%d')} from commit {commit}, "
+            f"{hours:.1f} CPU hours of stored results. Every number on these pages comes from a recorded run "
+            "under results/.")
+
+
+def render(root: Path = ROOT, profile: str | None = None) -> Path:
+    """Jupyter Book HTML build of ``root`` (all files, nitpicky, warnings as errors); with a
+    ``profile``, the footer names the edition (see :func:`edition`)."""
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root), "--all", "-W", "-n", "--keep-going"]
+    if profile is not None:
+        import yaml
+
+        cfg = yaml.safe_load((root / "_config.yml").read_text())
+        cfg.setdefault("html", {})["extra_footer"] = edition(profile, root)
+        config = root / "_build" / "_config.edition.yml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        cmd += ["--config", str(config)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     html = root / "_build" / "html"
     if proc.returncode != 0 or not (html / "index.html").exists():
@@ -84,4 +107,4 @@ def build(profile: str = "cpu", execute_notebooks: bool = True, only: list[str] 
         log = root / "book" / f"timings-{profile}.json"
         previous = json.loads(log.read_text()) if log.exists() else {}
         log.write_text(json.dumps({**previous, **timings}, indent=2) + "\n")
-    return render(root)
+    return render(root, profile)

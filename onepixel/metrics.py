@@ -28,13 +28,17 @@ def rate(success: pd.Series) -> dict:
             "interval": "Wilson"}
 
 
+MIN_CLUSTERS = 10  # below this the ANOVA estimate of the ICC is too noisy to shrink an interval
+
+
 def intraclass_correlation(success: pd.Series, clusters: pd.Series) -> float:
     """ANOVA estimate of the intraclass correlation of a 0/1 outcome within clusters, in [0, 1];
-    1 (the cautious value) where the data cannot estimate it (one cluster, or no variation)."""
+    1 (the cautious value) where the data cannot estimate it: fewer than ``MIN_CLUSTERS`` clusters,
+    or no variation."""
     groups = success.astype(float).groupby(clusters.to_numpy())
     sizes, means = groups.size().to_numpy(float), groups.mean().to_numpy()
     n, g, p = sizes.sum(), len(sizes), success.mean()
-    if g < 2 or n <= g or p in (0, 1):
+    if g < MIN_CLUSTERS or n <= g or p in (0, 1):
         return 1.0
     between = (sizes * (means - p) ** 2).sum() / (g - 1)
     within = (sizes * means * (1 - means)).sum() / (n - g)

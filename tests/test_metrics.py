@@ -148,5 +148,7 @@ def test_clustered_interval_is_cautious_without_variation():
 
     none = clustered_rate(pd.Series([False] * 18), pd.Series([0] * 9 + [1] * 9))
     assert none["n"] == 18 and none["n_effective"] == 2 and none["ci_high"] == wilson_interval(0, 2)[1]
+    two = clustered_rate(pd.Series([True] + [False] * 17), pd.Series([0] * 9 + [1] * 9))
+    assert two["n_effective"] == 2, "two images say little, however many targets each"
     single = clustered_rate(pd.Series([True, False, False]), pd.Series([0, 1, 2]))
     assert single["interval"] == "Wilson" and single["ci_high"] == wilson_interval(1, 3)[1]
