@@ -9,6 +9,7 @@ in-process, as the notebooks and the library API do.
 """
 from __future__ import annotations
 
+import platform
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -193,7 +194,6 @@ def timed_compute(job: Job, images: list[int], payload=None, device: str = "auto
         torch.set_num_threads(threads)
     wall, cpu = time.perf_counter(), time.process_time()
     frames = compute(job, images, payload, device)
-    import platform
     return frames, {"wall_seconds": round(time.perf_counter() - wall, 2),
                     "cpu_seconds": round(time.process_time() - cpu, 2), "threads": torch.get_num_threads(),
                     "host": platform.node(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

@@ -52,9 +52,8 @@ CHAPTERS: dict[str, dict[str, Any]] = {
 }
 SIZE_KEYS = {"n_untargeted", "n_targeted", "n_untargeted_imagenet", "few_n_untargeted", "few_n_targeted",
              "random_budget", "n_baseline", "n_exhaustive", "n_depth", "early_stop_images", "n_cube", "per_model",
-             "n_images", "slice_images"}
+             "n_images", "slice_images", "bounds_images"}
 MODEL_KEYS = {"models", "targeted_models", "random_models", "depth_models", "architectures", "speedup_models"}
-SIZE_KEYS |= {"bounds_images"}
 
 
 def load(profile: str) -> dict:
