@@ -13,8 +13,9 @@ runs densely. The cutoff is chosen by measurement per model, device and input si
 
 Nodes that it cannot carry as windows (anything not listed above) make the dense switch happen
 before them, so results are never silently wrong; :class:`UnsupportedModel` is raised when not even
-the first layer can be carried. k-pixel candidates run one window per pixel when their windows
-never meet before the cutoff, and densely otherwise.
+the first layer can be carried. k-pixel candidates run one window per pixel; a candidate whose
+windows meet before the cutoff is run again with the dense switch just before the node where they
+met, and densely from the input only when they already overlap there.
 """
 from __future__ import annotations
 
@@ -280,9 +281,9 @@ class IncrementalBackend:
         pixels per candidate (in memory and in the cache folder, so each machine measures once)."""
         from .data import cache_dir
 
-        k = f"|{pixels} pixels" if pixels > 1 else ""
+        k = f"|{pixels} pixels, regrouped" if pixels > 1 else ""
         key = hashlib.sha256(f"{self.gm.graph}|{tuple(self.images.shape[1:])}|{self.device.type}|"
-                             f"{torch.get_num_threads()}|{torch.__version__}|{probe}|margin, dense retimed{k}".encode()).hexdigest()[:20]
+                             f"{torch.get_num_threads()}|{torch.__version__}|{probe}|margin, dense retimed, sparse merge{k}".encode()).hexdigest()[:20]
         if key not in self._cutoff_cache:
             path = cache_dir() / "incremental-cutoffs.json"
             stored = json.loads(path.read_text()) if path.exists() else {}
@@ -380,7 +381,7 @@ class IncrementalBackend:
         meet = ((r0[:, :, None] < r1[:, None, :] + hv) & (r1[:, None, :] < r0[:, :, None] + h)
                 & (c0[:, :, None] < c1[:, None, :] + wv) & (c1[:, None, :] < c0[:, :, None] + w))
         meet &= ~torch.eye(k, dtype=torch.bool, device=meet.device)
-        self._clash |= meet.any(2).any(1)
+        self._first = torch.where(meet.any(2).any(1), self._first.clamp(max=self._at), self._first)
 
     def _step(self, node: fx.Node, env: dict, img: torch.Tensor) -> Window:
         kind = self.kind[node]
@@ -419,47 +420,85 @@ class IncrementalBackend:
     def logits(self, image_idx: torch.Tensor, candidates: torch.Tensor,
                cutoff: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (M x classes) of rounded candidates (M x k x 5) on ``images[image_idx]``, and a mask
-        of the k-pixel candidates whose pixels' windows met (their logits must be recomputed densely)."""
+        of the k-pixel candidates whose logits must be recomputed densely.
+
+        A k-pixel candidate whose pixels' windows meet at some node before the cutoff is run again
+        with the dense switch just before that node (all candidates that meet at one node together);
+        only those whose windows already overlap there are left to the dense forward."""
         cutoff = max(1, min(self.cutoff if cutoff is None else cutoff, self.limit))
+        logits, first = self._pass(image_idx, candidates, cutoff)
+        dense = first == 0
+        for node in first[(first > 0) & (first < cutoff)].unique().tolist():
+            group = (first == node).nonzero().squeeze(1)
+            logits[group], again = self._pass(image_idx[group], candidates[group], node)
+            dense[group] = again < node
+        return logits, dense
+
+    def _pass(self, image_idx: torch.Tensor, candidates: torch.Tensor, cutoff: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits with the dense switch at ``cutoff``, and per candidate the first node at which its
+        pixels' windows met (``cutoff`` when they never did, 0 when they overlap at the switch).
+        Candidates whose windows met are not run past the switch (their logits rows are zeros)."""
         m, k = candidates.shape[:2]
-        self._k, self._clash = k, torch.zeros(m, dtype=torch.bool, device=candidates.device)
+        self._k = k
+        self._first = torch.full((m,), cutoff, dtype=torch.long, device=candidates.device)
         img = image_idx.repeat_interleave(k)
         flat = candidates.reshape(m * k, 5)
         rgb = flat[:, 2:5].to(self.images.dtype).div(255)[:, :, None, None]
         env: dict = {}
-        for i, node in enumerate(self.nodes):
-            if i < cutoff:
-                kind = self.kind[node][0]
-                if kind == "input":
-                    env[node] = Window(rgb, flat[:, 1], flat[:, 0], node)
-                elif kind == "attr":
-                    env[node] = _attr(self.gm, node.target)
-                elif kind == "batch":
-                    env[node] = m
-                else:
-                    env[node] = self._step(node, env, img)
-                continue
+        for i, node in enumerate(self.nodes[:cutoff]):
+            kind = self.kind[node][0]
+            if kind == "input":
+                env[node] = Window(rgb, flat[:, 1], flat[:, 0], node)
+            elif kind == "attr":
+                env[node] = _attr(self.gm, node.target)
+            elif kind == "batch":
+                env[node] = m
+            else:
+                self._at = i
+                env[node] = self._step(node, env, img)
+        keep = (self._first == cutoff).nonzero().squeeze(1)
+        if len(keep) < m:  # the others are run again from where their windows met
+            rows = (keep[:, None] * k + torch.arange(k, device=keep.device)).flatten()
+            img = img[rows]
+            for node, value in env.items():
+                if isinstance(value, Window):
+                    env[node] = Window(value.v[rows], value.r[rows], value.c[rows], node)
+                elif self.kind[node][0] == "batch":
+                    env[node] = len(keep)
+        for node in self.nodes[cutoff:]:
             for a in node.all_input_nodes:
                 if isinstance(env[a], Window):
-                    env[a] = self._merge(env[a], img, m, k)
+                    env[a], overlap = self._merge(env[a], img, len(keep), k)
+                    self._first[keep[overlap]] = 0
             if node.op == "output":
-                return env[node.args[0]], self._clash
+                out = env[node.args[0]]
+                if len(keep) < m:
+                    if not isinstance(out, torch.Tensor):
+                        raise UnsupportedModel("the traced model's output is not a tensor")
+                    full = out.new_zeros((m, *out.shape[1:]))
+                    full[keep] = out
+                    out = full
+                return out, self._first
             env[node] = _run_node(self.gm, node, env)
         raise RuntimeError("graph has no output")
 
-    def _merge(self, win: Window, img, m: int, k: int) -> torch.Tensor:
-        """Dense maps (M x C x H x W) with each candidate's k windows written into its clean map."""
-        H, W = self.shape[win.node]
-        zero = torch.zeros(m, dtype=torch.long, device=win.r.device)
-        parts = [Window(win.v[j::k], win.r[j::k], win.c[j::k], win.node) for j in range(k)]
-        for j, part in enumerate(parts):  # sibling windows must not overlap
-            for other in parts[j + 1:]:
-                self._clash |= ((part.r < other.r + other.v.shape[2]) & (other.r < part.r + part.v.shape[2])
-                                & (part.c < other.c + other.v.shape[3]) & (other.c < part.c + part.v.shape[3]))
-        dense = _gather(self.clean[win.node][(0, 0, 0, 0, 0.0)], img[0::k], zero, zero, H, W, (0, 0))
-        for part in parts:
-            dense = _paste(dense, zero, zero, part)
-        return dense.contiguous(memory_format=torch.channels_last)
+    def _merge(self, win: Window, img, m: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense maps (M x C x H x W, channels_last) with each candidate's k windows written into a
+        copy of its clean map (only the windows' elements are written), and a mask of the candidates
+        whose windows overlap (their maps are wrong)."""
+        parts = [(win.v[j::k], win.r[j::k], win.c[j::k]) for j in range(k)]
+        overlap = torch.zeros(m, dtype=torch.bool, device=win.r.device)
+        for j, (v, r, c) in enumerate(parts):
+            for v2, r2, c2 in parts[j + 1:]:
+                overlap |= (r < r2 + v2.shape[2]) & (r2 < r + v.shape[2]) & (c < c2 + v2.shape[3]) & (c2 < c + v.shape[3])
+        dense = self.clean[win.node][(0, 0, 0, 0, 0.0)][img[0::k]]  # a copy: M x H x W x C
+        dev = win.r.device
+        hv, wv = win.v.shape[2:]
+        rows = win.r[:, None] + torch.arange(hv, device=dev)  # windows lie inside their maps
+        cols = win.c[:, None] + torch.arange(wv, device=dev)
+        owner = torch.arange(m, device=dev).repeat_interleave(k)
+        dense[owner[:, None, None], rows[:, :, None], cols[:, None, :]] = win.v.permute(0, 2, 3, 1)
+        return dense.permute(0, 3, 1, 2), overlap
 
     def tune(self, probe: int = 64, repeats: int = 2, margin: float = 0.9, pixels: int = 1) -> tuple[int, dict]:
         """Time ``probe`` random ``pixels``-pixel candidates at 1 (dense) and at each cutoff before a

@@ -85,13 +85,39 @@ def test_k_pixels_far_apart_and_interacting():
     ev = Evaluator(model, imgs, device="cpu", incremental=True)
     far = torch.tensor([[[0, 0, 255, 0, 0], [31, 31, 0, 255, 0], [0, 31, 9, 9, 9]]])
     near = torch.tensor([[[10, 10, 255, 0, 0], [11, 12, 0, 255, 0], [30, 1, 9, 9, 9]]])
-    cand = torch.cat([far, near])
+    same = torch.tensor([[[10, 10, 255, 0, 0], [10, 10, 0, 255, 0], [30, 1, 9, 9, 9]]])  # one pixel set twice
+    cand, idx = torch.cat([far, near, same]), torch.zeros(3, dtype=torch.long)
     ev.backend.cutoff = 8  # early: windows of far-apart pixels stay apart
-    _, clash = ev.backend.logits(torch.zeros(2, dtype=torch.long), cand)
-    assert clash.tolist() == [False, True]
+    _, first = ev.backend._pass(idx, cand, 8)
+    assert first[0] == 8 and 0 < first[1] < 8 and 0 < first[2] < 8, "near pixels' windows meet before the cutoff"
+    logits, dense = ev.backend.logits(idx, cand)
+    assert dense.tolist() == [False, False, True], "only windows that overlap where they are merged go dense"
     with torch.inference_mode():
-        ref = model(apply_candidates(ev.images, torch.zeros(2, dtype=torch.long), cand)).softmax(1)
-    assert (ev.probs(torch.zeros(2, dtype=torch.long), cand) - ref).abs().max() < 1e-5
+        ref = model(apply_candidates(ev.images, idx, cand))
+    assert (logits[:2].softmax(1) - ref[:2].softmax(1)).abs().max() < 1e-5, "regrouped at the node where they met"
+    assert (ev.probs(idx, cand) - ref.softmax(1)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("name,k", [("allconv", 3), ("nin", 5), ("resnet20", 3)])
+def test_random_k_pixel_candidates_every_cutoff(name, k):
+    """Random k-pixel candidates, some with touching or repeated pixels, equal dense forwards at
+    every cutoff once the candidates left to the dense forward are filled in by it."""
+    model = randomise_batchnorm(ARCHITECTURES[name]())
+    g = torch.Generator().manual_seed(k)
+    imgs = (torch.rand(2, 3, 32, 32, generator=g) * 255).round() / 255
+    cand = torch.cat([torch.randint(0, 32, (48, k, 2), generator=g), torch.randint(0, 256, (48, k, 3), generator=g)], 2)
+    cand[:16, 1, :2] = (cand[:16, 0, :2] + torch.randint(-1, 2, (16, 2), generator=g)).clamp(0, 31)  # touching
+    cand[16:20, 1, :2] = cand[16:20, 0, :2]  # the same pixel twice
+    idx = torch.arange(48) % 2
+    backend = IncrementalBackend(model, imgs, cutoff=10 ** 6)
+    with torch.inference_mode():
+        ref = model(apply_candidates(imgs, idx, cand)).softmax(1)
+        for cutoff in range(1, backend.limit + 1):
+            logits, dense = backend.logits(idx, cand, cutoff)
+            logits[dense] = model(apply_candidates(imgs, idx[dense], cand[dense]))
+            err = (logits.softmax(1) - ref).abs().max().item()
+            assert err < 1e-5, f"cutoff {cutoff} ({backend.nodes[cutoff - 1].name}): {err}"
+            assert dense[16:20].all() or cutoff == 1, "a pixel set twice overlaps at once"
 
 
 def test_unsupported_layers_switch_to_dense_before_them():
