@@ -9,7 +9,9 @@ target probability exceeds 0.9 (targeted) or the true-class probability falls be
 Children whose coordinates or colours leave their range are clipped to it (``bounds="clip"``, the
 default, under which every stored result was computed) or redrawn uniformly inside it
 (``bounds="redraw"``, as SciPy's differential evolution and the authors' code do).
-Success is one definition everywhere: some evaluated candidate made the prediction change (reach
+Each row counts the search's candidates that set a pixel of the image's outer ring
+(``border_evaluations``), where clipping piles up children and where exhaustive search finds the
+least vulnerable pixels. Success is one definition everywhere: some evaluated candidate made the prediction change (reach
 the target); the row reports the best candidate by fitness when its re-check succeeds, else the
 most confident candidate that flipped.
 """
@@ -77,6 +79,12 @@ def redraw_out_of_bounds(pop: np.ndarray, rng: np.random.Generator, height: int,
     return out
 
 
+def on_border(pop: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Whether each candidate (pop: P x k x 5) sets a pixel of the image's outer ring once rounded."""
+    x, y = np.rint(pop[..., 0]).clip(0, width - 1), np.rint(pop[..., 1]).clip(0, height - 1)
+    return ((x == 0) | (x == width - 1) | (y == 0) | (y == height - 1)).any(-1)
+
+
 def init_population(rng: np.random.Generator, popsize: int, pixels: int, height: int, width: int) -> np.ndarray:
     """Coordinates uniform over the image; colours N(128, 127) (clipped to 0..255)."""
     pop = np.empty((popsize, pixels, 5))
@@ -104,6 +112,7 @@ class _Task:
     fit: np.ndarray = None
     generations: int = 0
     evaluations: int = 0
+    border: int = 0   # evaluated candidates with a pixel on the image's outer ring
     first_flip: int | None = None  # evaluations spent when a candidate first succeeded
     flip: np.ndarray | None = None  # the most confident candidate that succeeded (k x 5)
     flip_prob: float = -1.0          # its adversarial (target) probability
@@ -273,6 +282,7 @@ class OnePixelAttack:
                     t.pop, t.fit = select(t.pop, t.fit, cands[i], fit)
                     t.generations = gen
                 t.evaluations += self.popsize
+                t.border += int(on_border(cands[i], h, w).sum())
                 t.seconds += share
                 if self._stop(t, p) or gen == self.maxiter:
                     t.done = True
@@ -314,6 +324,7 @@ class OnePixelAttack:
             distortion = (cand[:, 2:5].T.float() - before).abs().mean().item()
             row = {"image": t.image_id, "label": t.label, "target": t.target, "success": success,
                    "evaluations": t.evaluations + int(rechecks[i]), "generations": t.generations,
+                   "border_evaluations": t.border,
                    "first_success_evaluations": t.first_flip if success and t.first_flip is not None else np.nan,
                    "adv_class": adv_class, "adv_prob": float(p[adv_class]),
                    "true_prob": float(p[t.label]),

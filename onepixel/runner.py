@@ -53,7 +53,7 @@ def pending(profile: str, busy: set) -> tuple[list[Piece], int]:
         if missing is None:
             waiting += 1
             continue
-        missing = [i for i in missing if (job, i) not in busy]
+        missing = study.in_sample_order(profile, job, [i for i in missing if (job, i) not in busy])
         size = chunk_size(job)
         pieces += [Piece(job, missing[s:s + size]) for s in range(0, len(missing), size)]
     return pieces, waiting

@@ -132,15 +132,29 @@ def accuracy(profile: str, name: str) -> dict:
             "accuracy": float((p.pred == p.label).mean())}
 
 
-def correct_sample(profile: str, name: str, n: int, seed: int = 0) -> list[int]:
-    """``n`` images the model classifies correctly, drawn without replacement; a larger ``n``
-    extends a smaller one (same permutation)."""
+def sample_order(profile: str, name: str, seed: int = 0) -> list[int]:
+    """Every image the model classifies correctly, in the sample's random order: the sample of
+    size n is the first n (so a larger sample extends a smaller one)."""
     p = predictions(profile, name)
     correct = np.sort(p.image[p.pred == p.label].to_numpy())  # shards may be stored in any order
-    order = np.random.default_rng([seed, 1710_08864]).permutation(correct)
+    return np.random.default_rng([seed, 1710_08864]).permutation(correct).tolist()
+
+
+def correct_sample(profile: str, name: str, n: int, seed: int = 0) -> list[int]:
+    """``n`` images the model classifies correctly, drawn without replacement, sorted."""
+    order = sample_order(profile, name, seed)
     if n > len(order):
         raise ValueError(f"{name} classifies only {len(order)} images correctly; asked for {n}")
-    return sorted(order[:n].tolist())
+    return sorted(order[:n])
+
+
+def in_sample_order(profile: str, job: Job, images: list[int]) -> list[int]:
+    """``images`` of a sampled job in the sample's order (so that a partly computed sample of n is a
+    complete smaller sample); jobs on given images keep their order."""
+    if job.n is None or job.kind == "predictions" or job.fooled_by is not None:
+        return images
+    rank = {image: r for r, image in enumerate(sample_order(profile, job.model, job.seed))}
+    return sorted(images, key=lambda i: rank.get(i, len(rank)))
 
 
 def de_job(name: str, images: int | list[int], pixels: int = 1, targeted: bool = False,

@@ -240,3 +240,15 @@ def test_identity_keeps_stored_keys_at_default_bounds():
     clip = OnePixelAttack(nn.Identity())
     assert "bounds" not in clip.identity() and "incremental" not in clip.identity()
     assert OnePixelAttack(nn.Identity(), bounds="redraw").identity()["bounds"] == "redraw"
+
+
+def test_border_evaluations_counted():
+    from onepixel.attack import on_border
+
+    pop = np.array([[[0, 5, 0, 0, 0]], [[9.4, 5, 0, 0, 0]], [[4.6, 7.6, 0, 0, 0]], [[5, 5, 0, 0, 0]], [[-3, 4, 0, 0, 0]]])
+    assert on_border(pop, 8, 10).tolist() == [True, True, True, False, True]
+    two = np.array([[[5, 5, 0, 0, 0], [3, 0, 0, 0, 0]], [[5, 5, 0, 0, 0], [3, 3, 0, 0, 0]]])
+    assert on_border(two, 8, 10).tolist() == [True, False], "a k-pixel candidate counts if any pixel is on the ring"
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 2 * 2, 3)).eval()
+    df = OnePixelAttack(model, popsize=10, maxiter=3, progress=False).run(torch.rand(2, 3, 2, 2), [0, 1]).to_pandas()
+    assert (df.border_evaluations == 10 * (df.generations + 1)).all(), "on a 2 x 2 image every pixel is on the ring"

@@ -14,10 +14,10 @@ from onepixel.experiments import experiments
 
 from .conftest import SHARED, shared_or_skip
 
-TINY = """chapters: [06_gallery, 09_geometry]
+TINY = """chapters: [06_gallery, 07_geometry]
 common: {popsize: 20, maxiter: 6, seed: 0, device: cpu, compute: true}
 06_gallery: {models: [resnet20], n_untargeted: %d}
-09_geometry: {models: [resnet20], targeted_models: [resnet20], n_untargeted: 0, n_targeted: 1, n_exhaustive: 1,
+07_geometry: {models: [resnet20], targeted_models: [resnet20], n_untargeted: 0, n_targeted: 1, n_exhaustive: 1,
               n_cube: 1, cube_levels: 2}
 """
 
@@ -107,3 +107,16 @@ def test_every_stored_cpu_experiment_is_in_the_cpu_plan_under_the_same_key():
     planned = {exp.dir for job in plan.jobs("cpu") for exp in experiments(job, root, "cpu")}
     stored = {p.parent for p in (root / "cpu").glob("*/*/meta.json") if not p.parts[-3].startswith("bench")}
     assert stored and stored <= planned
+
+
+def test_pending_shards_follow_the_sample_order(tiny, monkeypatch):
+    """A partly computed sample of n is a complete smaller sample: missing images are handed out
+    in the sample's random order, not sorted by index."""
+    monkeypatch.setenv("ONEPIXEL_RESULTS", str(tiny / "results"))
+    study.predictions("tiny", "resnet20", "cpu")  # the sample is drawn from the stored predictions
+    pieces, _ = runner.pending("tiny", set())
+    job = next(p.job for p in pieces if p.job.kind == "de" and p.job.n == 24)
+    handed = [i for p in pieces if p.job == job for i in p.images]
+    assert handed == study.sample_order("tiny", "resnet20")[:24]
+    assert handed != sorted(handed)
+    assert sorted(handed[:8]) == study.correct_sample("tiny", "resnet20", 8), "the first shards are the 8-sample"
