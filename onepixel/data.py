@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .storage import atomic_write
+from .storage import atomic_write, cache_dir
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
@@ -88,13 +88,6 @@ def data_roots() -> list[Path]:
         roots.append(Path(os.environ["ONEPIXEL_DATA"]))
     roots += [Path("data"), Path("..") / "shared" / "data"]
     return [r.resolve() for r in roots]
-
-
-def cache_dir() -> Path:
-    """Where decoded arrays are cached: $ONEPIXEL_CACHE or ~/.cache/onepixel."""
-    path = Path(os.environ.get("ONEPIXEL_CACHE", Path.home() / ".cache" / "onepixel"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:

@@ -22,7 +22,7 @@ import torch
 from .attack import PAPER, OnePixelAttack
 from .data import ImageDataset, load_cifar10, load_imagenet
 from .evaluator import resolve_device
-from .models import IMAGENET_MODELS, input_size, load_pretrained
+from .models import load_pretrained, network
 from .results import Experiment
 from .search import exhaustive_search, random_search, single_pixel_search
 
@@ -95,8 +95,8 @@ def size_for(n: int | Mapping[str, int], model: str) -> int:
 def model_and_data(name: str) -> tuple[torch.nn.Module, ImageDataset]:
     """A trained model and its test data (CIFAR-10 test set, or the 1,300 ImageNet validation images)."""
     model = load_pretrained(name)
-    data = (load_imagenet("val1300", size=input_size(name)) if name in IMAGENET_MODELS
-            else load_cifar10("test"))
+    net = network(name)
+    data = load_imagenet("val1300", size=net.input_size) if net.dataset == "imagenet" else load_cifar10("test")
     return model, data
 
 
@@ -136,7 +136,7 @@ def chunk_size(job: Job) -> int:
         return 2000
     if job.kind == "baseline":
         return 32
-    return 2 if job.model in IMAGENET_MODELS else 8
+    return 2 if network(job.model).dataset == "imagenet" else 8
 
 
 def compute(job: Job, images: list[int], payload=None, device: str = "auto") -> list[pd.DataFrame]:

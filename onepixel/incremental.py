@@ -33,8 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-from .models import Normalize
-from .storage import atomic_text
+from .storage import atomic_text, cache_dir
 
 
 class UnsupportedModel(ValueError):
@@ -42,14 +41,9 @@ class UnsupportedModel(ValueError):
 
 
 POINTWISE_MODULES = (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.SiLU, nn.Sigmoid,
-                     nn.Hardswish, nn.Dropout, nn.Identity, Normalize)
+                     nn.Hardswish, nn.Dropout, nn.Identity)
 POINTWISE_FUNCTIONS = (F.relu, torch.relu, F.relu6, F.silu, torch.sigmoid)
 ARITHMETIC = (operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul)
-
-
-class _Tracer(fx.Tracer):
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, Normalize) or super().is_leaf_module(m, qualname)
 
 
 def fold_batchnorm(gm: fx.GraphModule) -> fx.GraphModule:
@@ -250,7 +244,7 @@ class IncrementalBackend:
     def __init__(self, model: nn.Module, images: torch.Tensor, cutoff: int | None = None, probe: int = 64):
         model = copy.deepcopy(model).eval()  # tracing runs forward on proxies: never on the caller's module
         try:
-            gm = fx.GraphModule(model, _Tracer().trace(model))
+            gm = fx.GraphModule(model, fx.Tracer().trace(model))
         except Exception as e:
             raise UnsupportedModel(f"cannot trace {type(model).__name__} with torch.fx: {e}") from None
         self.gm = fold_batchnorm(gm)
@@ -279,8 +273,6 @@ class IncrementalBackend:
     def _tuned_cutoff(self, probe: int, pixels: int = 1) -> int:
         """The measured best cutoff, remembered per graph, input size, device, thread count and
         pixels per candidate (in memory and in the cache folder, so each machine measures once)."""
-        from .data import cache_dir
-
         k = f"|{pixels} pixels, regrouped" if pixels > 1 else ""
         key = hashlib.sha256(f"{self.gm.graph}|{tuple(self.images.shape[1:])}|{self.device.type}|"
                              f"{torch.get_num_threads()}|{torch.__version__}|{probe}|margin, dense retimed, sparse merge{k}".encode()).hexdigest()[:20]

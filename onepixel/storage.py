@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader, or a run killed mid-write, sees the old file or the new one."""
+"""Files on disk: atomic writes (a reader, or a run killed mid-write, sees the old file or the new
+one) and the cache folder."""
 from __future__ import annotations
 
 import os
@@ -21,3 +22,10 @@ def atomic_write(path: Path | str, write: Callable[[Path], object]) -> Path:
 
 def atomic_text(path: Path | str, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def cache_dir() -> Path:
+    """Where decoded arrays and measured cutoffs are cached: $ONEPIXEL_CACHE or ~/.cache/onepixel."""
+    path = Path(os.environ.get("ONEPIXEL_CACHE", Path.home() / ".cache" / "onepixel"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -75,3 +75,31 @@ def test_trained_weights_reach_85_percent(name):
     acc = accuracy(model, load_cifar10("test"))
     assert acc == pytest.approx(meta["test_accuracy_stored_fp16"], abs=2e-4)
     assert acc >= 0.85
+
+
+def test_a_registered_network_loads_and_is_accepted_by_profiles(tmp_path):
+    """Adding a network is one register() call: loading and the profiles' validation read the registry."""
+    from torch import nn
+
+    from onepixel import plan
+    from onepixel.models import NETWORKS, Network, register
+
+    def build():
+        return nn.Sequential(Normalize((0.5,) * 3, (0.5,) * 3), nn.Conv2d(3, 10, 32), nn.Flatten())
+
+    torch.save({"state_dict": build()[1].state_dict()}, tmp_path / "toy.pt")
+    register(Network("toy", "cifar10", 32, "a test", "none", build, lambda: tmp_path / "toy.pt",
+                     state=lambda s: s["state_dict"], inner=lambda m: m[1]))
+    try:
+        model = load_pretrained("toy")
+        assert model.name == "toy" and len(model.weights_digest) == 16
+        assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+        plan.check_values("test", {"models": ["toy"]})
+        with pytest.raises(ValueError, match="registered already"):
+            register(NETWORKS["toy"])
+    finally:
+        NETWORKS.pop("toy")
+    with pytest.raises(ValueError, match="unknown network 'toy'"):
+        plan.check_values("test", {"models": ["toy"]})
+    with pytest.raises(ValueError, match="unknown model 'toy'; choose from allconv"):
+        load_pretrained("toy")
