@@ -20,19 +20,46 @@ class NotebookFailed(RuntimeError):
     """A notebook raised while papermill executed it."""
 
 
-def tidy_executed(path: Path, root: Path) -> None:
-    """Make an executed notebook depend only on its inputs: papermill's injected-parameters cell gets
-    a fixed id and the hide-input tag (as the parameters cell has), and papermill's input and output
-    paths are stored relative to ``root``. A rebuild from the same results then changes only the
-    execution timestamps, the platform line, and figures computed live (chapter 09's line slices
-    differ in float rounding)."""
+REPRODUCE = """```{{admonition}} Reproduce this page
+:class: tip
+From a checkout of the repository (its `results/` included), re-execute this page's notebook under
+the `{profile}` profile and rebuild the book:
+
+    papermill notebooks/{stem}.ipynb book/{stem}.ipynb -p profile {profile}
+    onepixel book --profile {profile} --no-execute
+
+Add `-p compute True` to first compute whatever the profile plans and the store lacks
+(`onepixel status --profile {profile}` lists it), and open `notebooks/{stem}.ipynb` in Jupyter to
+change a setting: every setting in its first cell overrides the profile's.
+```"""
+
+
+def is_setup(cell: dict) -> bool:
+    """The parameters cell, papermill's injected parameters and the cell that imports and reads the
+    profile's settings: code a reader of the rendered page need not see."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    source = "".join(cell.get("source", ""))
+    return cell["cell_type"] == "code" and ("parameters" in tags or "injected-parameters" in tags
+                                            or "plan.settings(profile" in source)
+
+
+def tidy_executed(path: Path, root: Path, profile: str) -> None:
+    """Make an executed notebook a page: the setup cells (:func:`is_setup`) are removed from the
+    rendered page (tag ``remove-cell``), a "Reproduce this page" box with the exact commands for
+    ``profile`` ends it, papermill's injected-parameters cell gets a fixed id and papermill's input
+    and output paths are stored relative to ``root``. A rebuild from the same results then changes
+    only the execution timestamps, the platform line, and figures computed live (chapter 07's line
+    slices differ in float rounding)."""
     nb = json.loads(path.read_text())
     for cell in nb["cells"]:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if "injected-parameters" in tags:
             cell["id"] = "injected-parameters"
-            if "hide-input" not in tags:
-                tags.append("hide-input")
+        if is_setup(cell) and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nb["cells"] = [c for c in nb["cells"] if c.get("id") != "reproduce"]
+    nb["cells"].append({"cell_type": "markdown", "id": "reproduce", "metadata": {},
+                        "source": REPRODUCE.format(profile=profile, stem=path.stem)})
     papermill = nb["metadata"].get("papermill", {})
     for key in ("input_path", "output_path"):
         if papermill.get(key) and Path(papermill[key]).is_relative_to(root):
@@ -61,7 +88,7 @@ def execute(profile: str, out_dir: Path, notebooks_dir: Path = ROOT / "notebooks
                                 progress_bar=True)
         except pm.PapermillExecutionError as e:
             raise NotebookFailed(f"{nb.name}, cell {e.exec_count}: {e.ename}: {e.evalue}") from None
-        tidy_executed(out_dir / nb.name, cwd)
+        tidy_executed(out_dir / nb.name, cwd, profile)
         timings[nb.stem] = round(time.time() - t0, 1)
     return timings
 

@@ -28,6 +28,24 @@ def rate(success: pd.Series) -> dict:
             "interval": "Wilson"}
 
 
+def paired_difference(a: pd.Series, b: pd.Series, z: float = 1.96) -> dict:
+    """Mean of a - b over paired 0/1 outcomes (same index) with a normal 95% interval."""
+    d = a.astype(float) - b.reindex(a.index).astype(float)
+    half = z * float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
+    return {"diff": float(d.mean()), "ci_low": float(d.mean()) - half, "ci_high": float(d.mean()) + half,
+            "n": len(d), "only_a": int((d > 0).sum()), "only_b": int((d < 0).sum())}
+
+
+def border_share(rows: pd.DataFrame) -> dict:
+    """Share of the search's evaluations that set a pixel on the image's outer ring, over the rows
+    that record it (rows stored before the count was added lack it)."""
+    if "border_evaluations" not in rows:
+        return {"share": float("nan"), "n": 0}
+    known = rows[rows.border_evaluations.notna()]
+    total = float(known.evaluations.sum())
+    return {"share": float(known.border_evaluations.sum()) / total if total else float("nan"), "n": len(known)}
+
+
 MIN_CLUSTERS = 10  # below this the ANOVA estimate of the ICC is too noisy to shrink an interval
 
 
@@ -117,7 +135,7 @@ def attack_table(runs: dict[str, dict]) -> pd.DataFrame:
             d = derived_untargeted(t)
             row["targeted % (clustered)"] = percent(targeted_rate(t))
             row["non-targeted from 9 targets %"] = percent(rate(d.success))
-            row["confidence (targets) %"] = round(100 * float(d[d.success].adv_prob.mean()), 2) if d.success.any() \
+            row["confidence (from 9 targets) %"] = round(100 * float(d[d.success].adv_prob.mean()), 2) if d.success.any() \
                 else float("nan")
             row["classes reached per image"] = round(float(d.targets_reached.mean()), 2)
         out.append(row)

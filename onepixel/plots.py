@@ -7,6 +7,7 @@ import pandas as pd
 import seaborn as sns
 
 from . import metrics
+from .models import MODELS
 
 
 def style() -> None:
@@ -175,4 +176,47 @@ def mean_map(maps: pd.DataFrame, title: str = ""):
                 cbar_kws={"label": "best other-class probability"})
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+TABLE_TITLES = {"VIII": "Table VIII: original CIFAR-10 test set, 1 pixel",
+                "IV": "Table IV: Kaggle CIFAR-10 set and ImageNet, 1 pixel",
+                "V": "Table V: 3 and 5 pixels (Kaggle set)", "VII": "Table VII: random search (Kaggle set)"}
+
+
+def network_colours() -> dict[str, tuple]:
+    """One colour-blind-safe colour per registered network, the same in every figure (grey, the
+    palette's eighth colour, is left for everything else)."""
+    palette = [c for i, c in enumerate(sns.color_palette("colorblind", 10)) if i != 7]
+    return {name: palette[i % len(palette)] for i, name in enumerate(MODELS)}
+
+
+def headline(summary: pd.DataFrame):
+    """Every success rate the paper reports, one panel per paper table: ours with its 95% interval
+    (coloured by network) and the paper's value (black diamond). ``summary`` from
+    :func:`onepixel.report.paper_summary`."""
+    rates = summary[summary["ci low"].notna() & summary.paper.notna()].reset_index()
+    tables = list(dict.fromkeys(rates["paper table"]))
+    heights = [rates["paper table"].eq(t).sum() for t in tables]
+    fig, axes = plt.subplots(len(tables), 1, figsize=(7.5, 0.9 + 0.36 * sum(heights) + 0.45 * len(tables)),
+                             sharex=True, gridspec_kw={"height_ratios": heights}, squeeze=False)
+    colours = network_colours()
+    for ax, table in zip(axes[:, 0], tables):
+        part = rates[rates["paper table"] == table].rename(columns={"ci low": "lo", "ci high": "hi"})
+        y = np.arange(len(part))[::-1]
+        for yi, row in zip(y, part.itertuples()):
+            colour = colours.get(row.network.split(",")[0], "grey")
+            ax.errorbar(row.ours, yi, xerr=[[row.ours - row.lo], [row.hi - row.ours]], fmt="o", color=colour,
+                        capsize=3, ms=5)
+            ax.plot(row.paper, yi, marker="D", color="black", ms=5, ls="none")
+        ax.set_yticks(y, [f"{r.network}: {r.measure.replace(' %', '').replace(' (clustered CI)', '')}"
+                          for r in part.itertuples()], fontsize=9)
+        ax.set_title(TABLE_TITLES.get(table, f"Table {table}"), loc="left", fontsize=10)
+        ax.set_ylim(-0.6, len(part) - 0.4)
+    axes[-1, 0].set_xlabel("success rate (%)")
+    axes[-1, 0].set_xlim(0, 100)
+    handles = [plt.Line2D([], [], marker="o", color="grey", label="ours, 95% interval"),
+               plt.Line2D([], [], marker="D", color="black", ls="none", label="paper")]
+    fig.legend(handles=handles, loc="upper right", ncols=2, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig

@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from . import metrics, paper
-from .models import IMAGENET_MODELS, input_size, parameter_count
+from .models import IMAGENET_MODELS, input_size, network, parameter_count
 from .results import cost_path, stored_shards, versions
 from .study import accuracy, model_and_data, results_root
 
@@ -23,10 +23,11 @@ def network_table(profile: str, models: list[str]) -> pd.DataFrame:
     for name in models:
         model, data = model_and_data(name)
         acc = accuracy(profile, name)
-        rows.append({"model": name, "dataset": "ImageNet" if name in IMAGENET_MODELS else "CIFAR-10",
-                     "input": f"{input_size(name)}x{input_size(name)}", "parameters": parameter_count(model),
-                     "test images": acc["n"], "top-1 %": round(100 * acc["accuracy"], 2),
-                     "weights sha256": model.weights_digest})
+        net = network(name)
+        rows.append({"model": name, "dataset": "ImageNet" if net.dataset == "imagenet" else "CIFAR-10",
+                     "input": f"{net.input_size}x{net.input_size}", "parameters": f"{parameter_count(model):,}",
+                     "test images": f"{acc['n']:,}", "top-1 %": round(100 * acc["accuracy"], 2),
+                     "weights": net.source, "weights sha256": model.weights_digest})
     return pd.DataFrame(rows).set_index("model")
 
 
@@ -169,18 +170,24 @@ def depth_series(runs: dict[str, dict]) -> pd.DataFrame:
 
 
 def bounds_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Clip vs redraw on the same images: success (95% Wilson interval), confidence, evaluations, and
-    the images only one of the two fools."""
+    """Clip vs redraw on the same images: success (95% Wilson interval), the paired difference from
+    clipping, confidence, evaluations, and the share of evaluations spent on the image's border."""
     if not all(len(r) for r in runs.values()):
         return pd.DataFrame({"note": ["no image is stored under both rules yet"]})
     success = {b: r.set_index("image").success for b, r in runs.items()}
     rows = []
     for b, r in runs.items():
-        other = next(o for o in runs if o != b)
+        d = metrics.paired_difference(success[b], success["clip"])
+        border = metrics.border_share(r)
         rows.append({"out-of-range children": b, "images": len(r), "success %": metrics.percent(metrics.rate(r.success)),
-                     "confidence %": round(100 * metrics.confidence(r), 1),
+                     "vs clip, points": "-" if b == "clip" else
+                     f"{100 * d['diff']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]",
+                     "fooled only under this rule": int(sum((success[b] & ~success[o].reindex(success[b].index)).sum()
+                                                            for o in runs if o != b)),
+                     "confidence % (successful)": round(100 * metrics.confidence(r), 1),
                      "mean evaluations": int(round(r.evaluations.mean())),
-                     "fooled only under this rule": int((success[b] & ~success[other]).sum())})
+                     "border share % of evaluations": "-" if not border["n"] else
+                     f"{100 * border['share']:.1f} (n={border['n']})"})
     return pd.DataFrame(rows).set_index("out-of-range children")
 
 
@@ -215,10 +222,10 @@ def cost_table(runs: dict[str, dict]) -> pd.DataFrame:
 
 
 def budget_curves(profile: str, models: list[str], runs: dict[str, dict], random_budget: int, n_baseline: int,
-                  n_exhaustive: int, seed: int, device: str, recompute: bool,
-                  compute: bool = True) -> dict[str, tuple[dict, dict]]:
-    """Per model: success-rate curves against evaluations (DE, random search, random corners) and
-    the exhaustive search as a fixed-cost point."""
+                  n_exhaustive: int, seed: int, device: str, recompute: bool, compute: bool = True,
+                  baselines: tuple[str, ...] = ("random", "single_pixel")) -> dict[str, tuple[dict, dict]]:
+    """Per model: success-rate curves against evaluations (DE to its largest count, each baseline
+    only up to its own budget) and the exhaustive search as a fixed-cost point."""
     from .study import baseline, exhaustive
 
     out = {}
@@ -226,10 +233,10 @@ def budget_curves(profile: str, models: list[str], runs: dict[str, dict], random
         de = runs[name]["untargeted"]
         budgets = np.unique(np.geomspace(1, max(de.evaluations.max(), random_budget), 60).round())
         curves = {f"DE (n={len(de)})": (budgets, metrics.success_by_budget(de.first_success_evaluations, budgets))}
-        for method in ("random", "single_pixel"):
+        for method in baselines:
             b = baseline(profile, name, n_baseline, method, random_budget, seed, device, recompute, compute)
-            spent = b.evaluations.where(b.success)
-            curves[f"{method.replace('_', ' ')} (n={len(b)})"] = (budgets, metrics.success_by_budget(spent, budgets))
+            spent, own = b.evaluations.where(b.success), budgets[budgets <= random_budget]
+            curves[f"{method.replace('_', ' ')} (n={len(b)})"] = (own, metrics.success_by_budget(spent, own))
         ex = exhaustive(profile, name, n_exhaustive, seed=seed, device=device, recompute=recompute, compute=compute)
         per_image = ex.groupby("image").success.any()
         points = {f"exhaustive, 8 corners (n={len(per_image)})": (int(ex.evaluations.iloc[0]), per_image.mean())}
@@ -294,7 +301,8 @@ def paper_summary(runs: dict[str, dict], few: dict[tuple[str, int], dict] | None
         if ours is None or (isinstance(ours, float) and np.isnan(ours)):
             return
         rows.append({"paper table": table, "network": name, "measure": measure, "ours": round(ours, 2),
-                     "95% CI": f"[{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]" if r else "",
+                     "ci low": round(100 * r["ci_low"], 1) if r else None,
+                     "ci high": round(100 * r["ci_high"], 1) if r else None,
                      "n": r["n"] if r else None, "paper": paper_value,
                      "ours - paper": round(ours - paper_value, 2) if paper_value is not None else None,
                      "paper inside our CI": (r["ci_low"] <= paper_value / 100 <= r["ci_high"])
@@ -357,9 +365,32 @@ def paper_summary(runs: dict[str, dict], few: dict[tuple[str, int], dict] | None
         if ref:
             r = metrics.rate(b.success & (b.evaluations <= 100))
             add("VII", name, "random search, 100 tries: success %", 100 * r["rate"], ref["untargeted"], _WHY["VII"], r)
-    columns = ["paper table", "network", "measure", "ours", "95% CI", "n", "paper", "ours - paper",
+    columns = ["paper table", "network", "measure", "ours", "ci low", "ci high", "n", "paper", "ours - paper",
                "paper inside our CI", "main reason for a difference"]
     return pd.DataFrame(rows, columns=columns).set_index(columns[:3])
+
+
+TABLE_ORDER = ["VIII", "IV", "IV (ImageNet)", "V", "VI", "VII", "reached"]
+
+
+def summary_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """:func:`paper_summary` for reading, one flat row per value and the paper's tables in order
+    (VIII, the original test set, first): our value and its 95% interval, integers as integers,
+    blanks instead of missing values, reasons as letters; and the Markdown list of the reasons."""
+    table, legend = reason_codes(summary)
+    table = table.reset_index()
+    table = table.iloc[table["paper table"].map(lambda t: TABLE_ORDER.index(t) if t in TABLE_ORDER else 99)
+                       .argsort(kind="stable")]
+    interval = table.apply(lambda r: f"[{r['ci low']:.1f}, {r['ci high']:.1f}]" if pd.notna(r["ci low"]) else "",
+                           axis=1)
+    inside = table["paper inside our CI"].map({True: "yes", False: "no"})
+    out = pd.DataFrame({"table": table["paper table"], "network": table.network,
+                        "measure": table.measure.str.replace(" (clustered CI)", "", regex=False),
+                        "ours": table.ours.map(lambda v: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.1f}"),
+                        "95% CI": interval, "n": table.n.map(lambda v: f"{int(v):,}" if pd.notna(v) else ""),
+                        "paper": table.paper.map(lambda v: f"{v:g}" if pd.notna(v) else ""),
+                        "paper in CI": inside.where(inside.notna(), ""), "reason": table.reason})
+    return out.reset_index(drop=True), legend
 
 
 def reason_codes(summary: pd.DataFrame, column: str = "main reason for a difference") -> tuple[pd.DataFrame, str]:

@@ -54,8 +54,10 @@ def test_smoke_book_builds(smoke_book, monkeypatch):
         executed = json.loads(nb.read_text())
         cells = executed["cells"]
         injected = [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
-        assert injected and "hide-input" in injected[0]["metadata"]["tags"]
-        assert injected[0]["id"] == "injected-parameters"
+        assert injected and injected[0]["id"] == "injected-parameters"
+        setup = [c for c in cells if "remove-cell" in c["metadata"].get("tags", [])]
+        assert len(setup) == 3, f"{nb.name}: parameters, injected parameters and settings are removed from the page"
+        assert cells[-1]["id"] == "reproduce" and f"notebooks/{nb.name} book/{nb.name} -p profile smoke" in cells[-1]["source"]
         papermill = executed["metadata"]["papermill"]
         assert papermill["input_path"] == f"notebooks/{nb.name}" and papermill["output_path"] == f"book/{nb.name}"
         assert not any(o.get("output_type") == "error" for c in cells for o in c.get("outputs", []))
@@ -113,7 +115,8 @@ def test_bad_profiles_fail_naming_the_entry(tmp_path, monkeypatch):
              "common: {n_untargeted: -3}": "n_untargeted must be a non-negative integer",
              "common: {n_targeted: 2.5}": "n_targeted must be a non-negative integer",
              "chapter_11: {}": "unknown section",
-             "common: {colour: red}": "common key 'colour' is used by no chapter"}
+             "common: {colour: red}": "common key 'colour' is used by no chapter",
+             "04_cost: {baselines: [random, gradient]}": "unknown baseline 'gradient' in baselines"}
     for text, message in cases.items():
         (tmp_path / "bad.yaml").write_text(text + "\n")
         with pytest.raises(ValueError, match=message):

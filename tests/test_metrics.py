@@ -50,6 +50,14 @@ def test_paper_summary_puts_ours_next_to_the_paper():
     assert not row["paper inside our CI"]
     assert table.loc[("VIII", "allconv", "confidence %")]["paper inside our CI"] is None
 
+    from onepixel.report import summary_table
+    readable, legend = summary_table(table)
+    shown = readable[(readable.table == "VIII") & (readable.measure == "targeted success %")].iloc[0]
+    assert shown.ours == "50.0" and shown["95% CI"].startswith("[") and shown.n == "6" and shown["paper in CI"] == "no"
+    assert readable.table.iloc[0] == "VIII", "the original test set's table first"
+    assert readable[readable.measure == "confidence %"]["paper in CI"].eq("").all() and legend.startswith("- (a)")
+    assert not readable.isin(["nan", "NaN", "None"]).any().any() and not readable.isna().any().any()
+
 
 def test_headline_table_and_readme_block():
     from onepixel.report import headline, replace_block
