@@ -24,7 +24,7 @@ from .data import ImageDataset, load_cifar10, load_imagenet
 from .evaluator import resolve_device
 from .models import load_pretrained, network
 from .results import Experiment
-from .search import exhaustive_search, random_search, single_pixel_search
+from .search import baseline_search, exhaustive_search
 
 KINDS = ("predictions", "de", "exhaustive", "baseline", "cube")
 # The paper's DE settings (Su et al. 2019): the defaults of every DE job.
@@ -169,8 +169,8 @@ def compute(job: Job, images: list[int], payload=None, device: str = "auto") -> 
         df.insert(0, "model", job.model)
         return [df, maps]
     if job.kind == "baseline":
-        search = {"random": random_search, "single_pixel": single_pixel_search}[p["method"]]
-        df = search(model, sub.float(), sub.labels, p["budget"], device=device, seed=job.seed, ids=sub.index)
+        df = baseline_search(p["method"], model, sub.float(), sub.labels, p["budget"], device=device, seed=job.seed,
+                             ids=sub.index)
         df.insert(0, "model", job.model)
         return [df]
     from .geometry import colour_cube  # cube: payload maps image -> (label, x, y) of its most vulnerable pixel

@@ -37,7 +37,7 @@ CHAPTERS: dict[str, dict[str, Any]] = {
                    "bounds_images": 100},
     "03_few_pixels": {**PAPER, **SAMPLES, "settings_list": [["allconv", 3], ["nin", 5]]},
     "04_cost": {**PAPER, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16"], "random_budget": 10000,
-                "n_baseline": 100, "n_exhaustive": 100},
+                "n_baseline": 100, "n_exhaustive": 100, "baselines": ["random", "single_pixel"]},
     "05_class_pairs": {**PAPER, **SAMPLES, "settings_list": [["allconv", 1], ["nin", 1], ["vgg16", 1]],
                        "n_exhaustive": 100},
     "06_gallery": {**PAPER, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16", "squeezenet1_0"],
@@ -91,6 +91,12 @@ def check_values(where: str, values: Mapping[str, Any]) -> None:
         for name in names:
             if name not in NETWORKS:
                 raise ValueError(f"{where}: unknown network {name!r} in {key}; choose from {', '.join(NETWORKS)}")
+        if key == "baselines":
+            from .search import BASELINES
+
+            for name in value:
+                if name not in BASELINES:
+                    raise ValueError(f"{where}: unknown baseline {name!r} in baselines; choose from {', '.join(BASELINES)}")
 
 
 def settings(profile: str, chapter: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -127,7 +133,7 @@ def chapter_jobs(chapter: str, s: Mapping[str, Any]) -> list[Job]:
     def targeted(models, n, pixels=1):
         return [de_job(m, k, pixels, True, **de) for m, k in sized(models, n)]
 
-    def baselines(models, methods, n, budget):
+    def baseline_jobs(models, methods, n, budget):
         return [Job.make("baseline", m, k, seed=seed, method=x, budget=budget) for m, k in sized(models, n)
                 for x in methods]
 
@@ -139,7 +145,7 @@ def chapter_jobs(chapter: str, s: Mapping[str, Any]) -> list[Job]:
                 + targeted(s["targeted_models"], s["n_targeted"])
                 + [j for m, k in s["few_pixel_settings"] for j in untargeted([m], s["few_n_untargeted"], k)
                    + targeted([m], s["few_n_targeted"], k)]
-                + baselines(s["random_models"], ["random"], s["n_baseline"], s["random_budget"]))
+                + baseline_jobs(s["random_models"], ["random"], s["n_baseline"], s["random_budget"]))
     if chapter == "01_networks":
         return [Job.make("predictions", m) for m in s["models"]]
     if chapter == "02_attacks":
@@ -161,7 +167,7 @@ def chapter_jobs(chapter: str, s: Mapping[str, Any]) -> list[Job]:
         return jobs
     if chapter == "04_cost":
         return (untargeted(s["models"], s["n_untargeted"], s["pixels"])
-                + baselines(s["models"], ["random", "single_pixel"], s["n_baseline"], s["random_budget"])
+                + baseline_jobs(s["models"], s["baselines"], s["n_baseline"], s["random_budget"])
                 + exhaustive(s["models"], s["n_exhaustive"]))
     if chapter == "06_gallery":
         return untargeted(s["models"], s["n_untargeted"], s["pixels"])

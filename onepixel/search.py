@@ -2,13 +2,16 @@
 
 - :func:`exhaustive_search`: every pixel position x every colour of a grid over the RGB cube
   (by default its 8 corners: 1024 x 8 = 8,192 candidates per CIFAR-10 image).
-- :func:`random_search`: uniformly random one-pixel candidates (the paper's Table VII baseline).
-- :func:`single_pixel_search`: random pixels set to cube corners (foolbox's SinglePixelAttack idea).
+- :func:`baseline_search` with a name from :data:`BASELINES`: sampled one-pixel candidates tried in
+  order until the first flip: "random" (uniform, the paper's Table VII baseline, also as
+  :func:`random_search`) and "single_pixel" (cube corners, foolbox's SinglePixelAttack idea, also as
+  :func:`single_pixel_search`).
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -108,35 +111,15 @@ def exhaustive_search(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     return SearchResult(labels, ids=ids, evaluations=torch.full((n,), m), **out)
 
 
-# Baselines draw from their own random streams, apart from the DE's (which use target + 1 >= 0 here).
-_STREAMS = {"random": 1_000, "single_pixel": 1_001}
-
-
-def _sampled_search(model, images, labels, budget, sampler, batch_size, device, seed, ids, name) -> pd.DataFrame:
-    """Try ``budget`` candidates per image from ``sampler(rng, budget, h, w)``; stop at the first flip.
-    Without ``ids`` each image's random stream comes from its content (as in the DE attack)."""
-    check_images(images)
-    labels = torch.as_tensor(labels).long().cpu()
-    streams = content_keys(images) if ids is None else [int(i) for i in ids]
-    ids = torch.arange(len(images)) if ids is None else torch.as_tensor(ids)
-    ev = Evaluator(model, images, batch_size, device)
-    rows = []
-    for i in range(len(images)):
-        rng = np.random.default_rng([seed, streams[i], _STREAMS[name]])  # not the DE's streams
-        cands = torch.from_numpy(sampler(rng, budget, ev.height, ev.width))
-        probs = ev.probs(torch.full((budget,), i), cands)
-        if i == 0:
-            check_labels(labels, len(images), probs.shape[1])
-        flipped = torch.nonzero(probs.argmax(1) != labels[i]).flatten()
-        # success at the first flip, in sampling order; evaluations up to and including it
-        k = int(flipped[0]) if len(flipped) else int(probs[:, labels[i]].argmin())
-        p = probs[k]
-        x, y, r, g, b = cands[k, 0].round().long().tolist()
-        rows.append({"image": int(ids[i]), "label": int(labels[i]), "target": -1, "method": name,
-                     "success": bool(len(flipped)), "evaluations": k + 1 if len(flipped) else budget,
-                     "adv_class": int(p.argmax()), "adv_prob": float(p.max()), "true_prob": float(p[labels[i]]),
-                     "x": x, "y": y, "r": r, "g": g, "b": b})
-    return pd.DataFrame(rows)
+@dataclass(frozen=True)
+class Baseline:
+    """A sampling baseline: ``sampler(rng, n, h, w)`` draws n one-pixel candidates (n x 1 x 5); each
+    image's search tries them in order and stops at the first flip. ``stream`` keeps its random
+    numbers apart from the DE's (which use target + 1 >= 0) and from the other baselines'."""
+    name: str
+    sampler: Callable[[np.random.Generator, int, int, int], np.ndarray]
+    stream: int
+    description: str
 
 
 def _uniform_candidates(rng: np.random.Generator, n: int, h: int, w: int) -> np.ndarray:
@@ -149,17 +132,55 @@ def _corner_candidates(rng: np.random.Generator, n: int, h: int, w: int) -> np.n
     return np.concatenate([rng.integers(0, w, (n, 1)), rng.integers(0, h, (n, 1)), corners], 1)[:, None, :]
 
 
+# The baselines the plan, the study and the book know by name: add one here and list it in a profile.
+BASELINES = {b.name: b for b in (
+    Baseline("random", _uniform_candidates, 1_000, "uniformly random pixel and colour (the paper's Table VII)"),
+    Baseline("single_pixel", _corner_candidates, 1_001, "random pixel set to a random corner of the RGB cube "
+                                                        "(foolbox's SinglePixelAttack idea)"),
+)}
+
+
+def baseline_search(method: str, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, budget: int = 100,
+                    batch_size: int | None = None, device: str | torch.device = "auto", seed: int = 0,
+                    ids=None) -> pd.DataFrame:
+    """Non-targeted search by the baseline ``method``: ``budget`` candidates per image, stopping at
+    the first flip. Without ``ids`` each image's random stream comes from its content (as in the DE attack)."""
+    if method not in BASELINES:
+        raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
+    baseline = BASELINES[method]
+    check_images(images)
+    labels = torch.as_tensor(labels).long().cpu()
+    streams = content_keys(images) if ids is None else [int(i) for i in ids]
+    ids = torch.arange(len(images)) if ids is None else torch.as_tensor(ids)
+    ev = Evaluator(model, images, batch_size, device)
+    rows = []
+    for i in range(len(images)):
+        rng = np.random.default_rng([seed, streams[i], baseline.stream])
+        cands = torch.from_numpy(baseline.sampler(rng, budget, ev.height, ev.width))
+        probs = ev.probs(torch.full((budget,), i), cands)
+        if i == 0:
+            check_labels(labels, len(images), probs.shape[1])
+        flipped = torch.nonzero(probs.argmax(1) != labels[i]).flatten()
+        # success at the first flip, in sampling order; evaluations up to and including it
+        k = int(flipped[0]) if len(flipped) else int(probs[:, labels[i]].argmin())
+        p = probs[k]
+        x, y, r, g, b = cands[k, 0].round().long().tolist()
+        rows.append({"image": int(ids[i]), "label": int(labels[i]), "target": -1, "method": method,
+                     "success": bool(len(flipped)), "evaluations": k + 1 if len(flipped) else budget,
+                     "adv_class": int(p.argmax()), "adv_prob": float(p.max()), "true_prob": float(p[labels[i]]),
+                     "x": x, "y": y, "r": r, "g": g, "b": b})
+    return pd.DataFrame(rows)
+
+
 def random_search(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, budget: int = 100,
                   batch_size: int | None = None, device: str | torch.device = "auto", seed: int = 0,
                   ids=None) -> pd.DataFrame:
     """Non-targeted random search: ``budget`` uniformly random one-pixel candidates per image."""
-    return _sampled_search(model, images, labels, budget, _uniform_candidates, batch_size, device, seed, ids,
-                           "random")
+    return baseline_search("random", model, images, labels, budget, batch_size, device, seed, ids)
 
 
 def single_pixel_search(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, budget: int = 100,
                         batch_size: int | None = None, device: str | torch.device = "auto", seed: int = 0,
                         ids=None) -> pd.DataFrame:
     """SinglePixel-style baseline: random pixels set to random corners of the RGB cube."""
-    return _sampled_search(model, images, labels, budget, _corner_candidates, batch_size, device, seed, ids,
-                           "single_pixel")
+    return baseline_search("single_pixel", model, images, labels, budget, batch_size, device, seed, ids)

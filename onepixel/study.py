@@ -205,9 +205,11 @@ def vulnerability_maps(profile: str, name: str, n_images: int, levels: int = 2, 
 
 def baseline(profile: str, name: str, n_images: int, method: str = "random", budget: int = 100, seed: int = 0,
              device: str = "auto", recompute: bool = False, compute: bool = True) -> pd.DataFrame:
-    """Random one-pixel search ("random") or random cube corners ("single_pixel"), ``budget`` tries."""
-    if method not in ("random", "single_pixel"):
-        raise ValueError(f"unknown baseline {method!r}; choose from random, single_pixel")
+    """The baseline ``method`` (a name in :data:`onepixel.search.BASELINES`), ``budget`` tries per image."""
+    from .search import BASELINES
+
+    if method not in BASELINES:
+        raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
     job = Job.make("baseline", name, size_for(n_images, name), seed=seed, method=method, budget=budget)
     return run_job(profile, job, device, compute, recompute)
 
