@@ -95,7 +95,7 @@ def execute(profile: str, out_dir: Path, notebooks_dir: Path = ROOT / "notebooks
 
 def edition(profile: str, root: Path = ROOT) -> str:
     """The footer line naming an edition: profile, build date, commit, CPU hours of its stored results."""
-    from .report import compute_spent
+    from .provenance import compute_spent
 
     git = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     commit = git.stdout.strip() if git.returncode == 0 else "none (not a git checkout)"

@@ -96,7 +96,7 @@ def cmd_status(args: argparse.Namespace) -> None:
 
 
 def cmd_readme(args: argparse.Namespace) -> None:
-    from .report import write_readme
+    from .readme import write_readme
 
     print(write_readme(args.profile).to_string(index=False))
 

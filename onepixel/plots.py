@@ -194,7 +194,7 @@ def network_colours() -> dict[str, tuple]:
 def headline(summary: pd.DataFrame):
     """Every success rate the paper reports, one panel per paper table: ours with its 95% interval
     (coloured by network) and the paper's value (black diamond). ``summary`` from
-    :func:`onepixel.report.paper_summary`."""
+    :func:`onepixel.comparison.paper_summary`."""
     rates = summary[summary["ci low"].notna() & summary.paper.notna()].reset_index()
     tables = list(dict.fromkeys(rates["paper table"]))
     heights = [rates["paper table"].eq(t).sum() for t in tables]

@@ -2,6 +2,9 @@
 :class:`~onepixel.experiments.Job` and, with ``compute=True`` (the library default), computes and
 stores only what is missing first. With ``compute=False`` nothing is computed and a line says how
 many of the planned images are stored. See :mod:`onepixel.results` and :mod:`onepixel.experiments`.
+
+It is the one module the notebooks call for data (about 350 lines): one short function per kind
+of stored experiment, read top to bottom, rather than a module per chapter.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import metrics
 from .attack import PAPER
 from .evaluator import resolve_device
 from .experiments import Job, chunk_size, experiments, model_and_data, size_for, store, timed_compute
@@ -327,3 +331,24 @@ def cube_vs_corners(profile: str, name: str, n_images: int, levels: int = 16, se
     n_images = size_for(n_images, name)
     exhaustive(profile, name, n_images, 2, seed, device, compute=compute)
     return run_job(profile, Job.make("cube", name, n_images, seed=seed, levels=levels), device, compute, recompute)
+
+
+def budget_curves(profile: str, models: list[str], runs: dict[str, dict], random_budget: int, n_baseline: int,
+                  n_exhaustive: int, seed: int, device: str, recompute: bool, compute: bool = True,
+                  baselines: tuple[str, ...] = ("random", "single_pixel")) -> dict[str, tuple[dict, dict]]:
+    """Per model: success-rate curves against evaluations (DE to its largest count, each baseline
+    only up to its own budget) and the exhaustive search as a fixed-cost point."""
+    out = {}
+    for name in models:
+        de = runs[name]["untargeted"]
+        budgets = np.unique(np.geomspace(1, max(de.evaluations.max(), random_budget), 60).round())
+        curves = {f"DE (n={len(de)})": (budgets, metrics.success_by_budget(de.first_success_evaluations, budgets))}
+        for method in baselines:
+            b = baseline(profile, name, n_baseline, method, random_budget, seed, device, recompute, compute)
+            spent, own = b.evaluations.where(b.success), budgets[budgets <= random_budget]
+            curves[f"{method.replace('_', ' ')} (n={len(b)})"] = (own, metrics.success_by_budget(spent, own))
+        ex = exhaustive(profile, name, n_exhaustive, seed=seed, device=device, recompute=recompute, compute=compute)
+        per_image = ex.groupby("image").success.any()
+        points = {f"exhaustive, 8 corners (n={len(per_image)})": (int(ex.evaluations.iloc[0]), per_image.mean())}
+        out[name] = (curves, points)
+    return out

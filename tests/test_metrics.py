@@ -30,7 +30,7 @@ def test_paper_metrics():
 
 def test_paper_summary_puts_ours_next_to_the_paper():
     from onepixel import paper
-    from onepixel.report import paper_summary
+    from onepixel.comparison import paper_summary
 
     untargeted = ROWS.assign(target=-1).drop_duplicates("image")  # 3 images: successes T, F, F
     random = pd.DataFrame({"success": [True, True, False], "evaluations": [50, 500, 10_000]})
@@ -50,7 +50,7 @@ def test_paper_summary_puts_ours_next_to_the_paper():
     assert not row["paper inside our CI"]
     assert table.loc[("VIII", "allconv", "confidence %")]["paper inside our CI"] is None
 
-    from onepixel.report import summary_table
+    from onepixel.comparison import summary_table
     readable, legend = summary_table(table)
     shown = readable[(readable.table == "VIII") & (readable.measure == "targeted success %")].iloc[0]
     assert shown.ours == "50.0" and shown["95% CI"].startswith("[") and shown.n == "6" and shown["paper in CI"] == "no"
@@ -60,7 +60,7 @@ def test_paper_summary_puts_ours_next_to_the_paper():
 
 
 def test_headline_table_and_readme_block():
-    from onepixel.report import headline, replace_block
+    from onepixel.readme import headline, replace_block
 
     untargeted = ROWS.assign(target=-1).drop_duplicates("image")
     table = headline({"nin": {"accuracy": 0.9, "untargeted": untargeted, "targeted": ROWS}})
@@ -90,7 +90,7 @@ def test_early_stop_table_compares_rules_on_the_same_images():
 
 
 def test_reason_codes_keep_one_letter_per_reason():
-    from onepixel.report import reason_codes
+    from onepixel.comparison import reason_codes
 
     summary = pd.DataFrame({"ours": [1, 2, 3], "main reason for a difference": ["x", "y", "x"]})
     table, legend = reason_codes(summary)

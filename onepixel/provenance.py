@@ -1,0 +1,89 @@
+"""Where the book's numbers come from: the networks and data, the environment, the stored results
+with their costs, the profiles and the notebooks' run times."""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+from .models import input_size, network, parameter_count
+from .results import cost_path, stored_shards, versions
+from .study import accuracy, model_and_data, results_root
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def network_table(profile: str, models: list[str]) -> pd.DataFrame:
+    rows = []
+    for name in models:
+        model, data = model_and_data(name)
+        acc = accuracy(profile, name)
+        net = network(name)
+        rows.append({"model": name, "dataset": "ImageNet" if net.dataset == "imagenet" else "CIFAR-10",
+                     "input": f"{net.input_size}x{net.input_size}", "parameters": f"{parameter_count(model):,}",
+                     "test images": f"{acc['n']:,}", "top-1 %": round(100 * acc["accuracy"], 2),
+                     "weights": net.source, "weights sha256": model.weights_digest})
+    return pd.DataFrame(rows).set_index("model")
+
+def data_provenance(models: list[str]) -> list[str]:
+    seen = {}
+    for name in models:
+        data = model_and_data(name)[1]
+        seen[data.digest] = f"{data.provenance} (digest {data.digest})"
+    return list(seen.values())
+
+def architecture(name: str) -> pd.DataFrame:
+    """Layer table of the architecture (weights do not matter)."""
+    from .models import ARCHITECTURES, layer_table, load_pretrained
+
+    model = ARCHITECTURES[name]() if name in ARCHITECTURES else load_pretrained(name)
+    return layer_table(model, input_size(name)).set_index("layer")
+
+def environment_table() -> pd.DataFrame:
+    env = {**versions(), "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+           "threads": torch.get_num_threads(),
+           "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else "none"}
+    return pd.DataFrame({"value": env})
+
+def stored_results(profile: str) -> pd.DataFrame:
+    rows = []
+    for meta in sorted((results_root() / profile).glob("*/*/meta.json")):
+        m = json.loads(meta.read_text())
+        ident = m["identity"]
+        shards = stored_shards(meta.parent)
+        costs = [json.loads(cost_path(s).read_text()) for s in shards if cost_path(s).exists()]
+        rows.append({"experiment": meta.parent.parent.name, "key": meta.parent.name,
+                     "model": ident.get("model"), "weights": ident.get("weights"), "data": ident.get("data"),
+                     "rows": sum(len(pd.read_csv(s)) for s in shards), "shards": len(shards),
+                     "device": m["info"].get("device", "-"), "created": m["created"],
+                     "wall hours": round(sum(c["wall_seconds"] for c in costs) / 3600, 3),
+                     "CPU hours": round(sum(c["cpu_seconds"] for c in costs) / 3600, 3)})
+    return pd.DataFrame(rows)
+
+def compute_spent(profile: str) -> pd.DataFrame:
+    """Wall and CPU hours recorded in the stored shards of ``profile``, per experiment and in total."""
+    stored = stored_results(profile)
+    if stored.empty:
+        return pd.DataFrame({"wall hours": [], "CPU hours": []})
+    table = stored.groupby("experiment")[["rows", "wall hours", "CPU hours"]].sum()
+    table.loc["total"] = table.sum()
+    return table.round(3)
+
+def profiles_table() -> pd.DataFrame:
+    rows = {}
+    for path in sorted((ROOT / "notebooks" / "profiles").glob("*.yaml")):
+        cfg = yaml.safe_load(path.read_text()) or {}
+        flat = {f"{section}.{k}": v for section, values in cfg.items() if isinstance(values, dict)
+                for k, v in values.items()}
+        flat.update({section: values for section, values in cfg.items() if isinstance(values, list)})
+        rows[path.stem] = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flat.items()}
+    return pd.DataFrame(rows)
+
+def notebook_timings(profile: str) -> pd.DataFrame:
+    path = ROOT / "book" / f"timings-{profile}.json"
+    if not path.exists():
+        return pd.DataFrame({"note": [f"no previous build of profile {profile} recorded"]})
+    return pd.DataFrame({"seconds": json.loads(path.read_text())})

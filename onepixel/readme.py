@@ -1,0 +1,72 @@
+"""The README's headline section, regenerated from stored results by ``onepixel readme``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from . import metrics, paper
+from .study import model_and_data
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def headline(runs: dict[str, dict]) -> pd.DataFrame:
+    """The README's table: one-pixel success per network, ours (95% interval, n) next to the paper's
+    Table VIII (original CIFAR-10 test set) or Table IV (ImageNet, AlexNet)."""
+    rows = []
+    for name, run in runs.items():
+        ref = paper.ORIGINAL_TEST_SET.get(name) or paper.KAGGLE_SET.get(paper.PAPER_MODEL.get(name, ""), {})
+        u, t = run.get("untargeted"), run.get("targeted")
+        rows.append({"network": name, "accuracy %": f"{100 * run['accuracy']:.1f}",
+                     "non-targeted success %": metrics.percent(metrics.rate(u.success)) if u is not None else "-",
+                     "paper": ref.get("untargeted", "-"),
+                     "targeted success %": metrics.percent(metrics.targeted_rate(t)) if t is not None else "-",
+                     "paper ": ref.get("targeted") or "-",
+                     "confidence %": f"{100 * metrics.confidence(u):.1f}" if u is not None and u.success.any() else "-",
+                     "paper  ": ref.get("confidence", "-")})
+    return pd.DataFrame(rows)
+
+def replace_block(text: str, name: str, content: str) -> str:
+    """Replace what lies between ``<!-- name -->`` and ``<!-- /name -->`` in ``text``."""
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    if start not in text or end not in text:
+        raise ValueError(f"markers {start} ... {end} not found")
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{content.strip()}\n{end}{rest.split(end, 1)[1]}"
+
+def write_readme(profile: str, readme: Path = ROOT / "README.md",
+                 figure: Path = ROOT / "book" / "_static" / "readme-gallery.png", per_model: int = 2) -> pd.DataFrame:
+    """Put the headline table of ``profile``'s one-pixel runs (as chapter 02 runs them) into the
+    README between ``<!-- headline -->`` markers, and save a gallery of its most confident
+    successful attacks on the CIFAR-10 networks to ``figure``."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+    from .plan import settings
+    from .study import de_settings, one_pixel_runs
+
+    p = settings(profile, "02_attacks")
+    runs = one_pixel_runs(profile, p["models"], p["n_untargeted"], p["n_targeted"], p["targeted_models"],
+                          p["n_untargeted_imagenet"], pixels=p["pixels"], **de_settings(p))
+    table = headline(runs)
+    plots.style()
+    best = [run["untargeted"][run["untargeted"].success].nlargest(per_model, "adv_prob").assign(model=name)
+            for name, run in runs.items() if name in paper.ORIGINAL_TEST_SET]
+    best = pd.concat(best, ignore_index=True)
+    data = model_and_data("allconv")[1]
+    fig = plots.gallery(best, data.subset(best.image.tolist()), data.classes, columns=len(best))
+    for ax, name in zip(fig.axes[len(best):], best.model):  # the axes are off: name the network in the title
+        ax.set_title(f"{name}: {ax.get_title()}", fontsize=ax.title.get_fontsize())
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figure, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    body = (f"{table.to_markdown(index=False)}\n\n![Most confident one-pixel attacks]({figure.relative_to(ROOT)})\n\n"
+            f"Profile `{profile}`: one pixel, the paper's DE settings; rates with 95% Wilson intervals and "
+            f"denominators (targeted: n image-target pairs, the interval on the design-effect sample size, since an image's 9 targets are correlated). Paper values: Table VIII (original CIFAR-10 test set) and Table IV (ImageNet, AlexNet "
+            f"for our SqueezeNet stand-in). Regenerate with `onepixel readme --profile {profile}`.")
+    text = readme.read_text()
+    if "<!-- headline -->" not in text:  # first run: add the section before the set-up instructions
+        text = text.replace("## Set up and use", "## Headline results\n\n<!-- headline -->\n<!-- /headline -->\n\n"
+                            "## Set up and use", 1)
+    readme.write_text(replace_block(text, "headline", body))
+    return table
