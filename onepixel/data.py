@@ -90,6 +90,15 @@ def data_roots() -> list[Path]:
     return [r.resolve() for r in roots]
 
 
+def shown_path(path: Path) -> str:
+    """``path`` as a reader may see it: relative to the data folder it lies in (no machine's paths)."""
+    path = Path(path).resolve()
+    for root in data_roots():
+        if path.is_relative_to(root):
+            return f"{path.relative_to(root)} in the data folder"
+    return path.name
+
+
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
     with open(path, "wb") as f:  # a file object: np.savez would add ".npz" to a temporary name
         np.savez(f, **arrays)
@@ -211,7 +220,7 @@ def load_cifar10(split: str = "test") -> ImageDataset:
                 raise DataIntegrityError(f"CIFAR-10 folder {source}: image indices are not 0..{len(index) - 1}")
         verify_cifar10(split, images, labels, source)
         atomic_write(cached, lambda tmp: save_npz(tmp, images=images, labels=labels, index=index))
-    provenance = f"CIFAR-10 {split} (official, MD5-verified), read from {source}"
+    provenance = f"CIFAR-10 {split} (official, MD5-verified), read from {shown_path(source)}"
     return ImageDataset(torch.from_numpy(images), torch.from_numpy(labels), CIFAR10_CLASSES,
                         torch.from_numpy(index), provenance, array_digest(images, labels))
 
@@ -297,6 +306,6 @@ def load_imagenet(source: str = "val1300", size: int = 227, resize: int = 227,
         with Image.open(p) as im:
             images[i] = np.asarray(_centre_crop_resize(im.convert("RGB"), size, resize)).transpose(2, 0, 1)
     labels_np = np.asarray(labels, dtype=np.int64)
-    provenance = f"{kind}, {len(paths)} images, short side {resize} then centre {size}x{size}, read from {root}"
+    provenance = f"{kind}, {len(paths)} images, short side {resize} then centre {size}x{size}, read from {shown_path(root)}"
     return ImageDataset(torch.from_numpy(images), torch.from_numpy(labels_np), imagenet_classes(),
                         torch.arange(len(paths)), provenance, array_digest(images, labels_np), [p.name for p in paths])

@@ -149,6 +149,11 @@ def success_by_budget(first_success: pd.Series, budgets) -> np.ndarray:
     return np.array([(spent <= b).mean() for b in budgets])
 
 
+def classes_covered(rows: pd.DataFrame, min_images: int = 2) -> int:
+    """How many original classes have at least ``min_images`` attacked images in ``rows``."""
+    return int((rows.groupby("label").image.nunique() >= min_images).sum()) if len(rows) else 0
+
+
 def attacked_from_to(rows: pd.DataFrame, classes: int) -> pd.DataFrame:
     """Per class: success rate of attacks *from* it (true class) and *to* it (target class)."""
     return pd.DataFrame({"from": rows.groupby("label").success.mean().reindex(range(classes)),

@@ -170,7 +170,7 @@ def chapter_jobs(chapter: str, s: Mapping[str, Any]) -> list[Job]:
                 + baseline_jobs(s["models"], s["baselines"], s["n_baseline"], s["random_budget"])
                 + exhaustive(s["models"], s["n_exhaustive"]))
     if chapter == "06_gallery":
-        return untargeted(s["models"], s["n_untargeted"], s["pixels"])
+        return untargeted(s["models"], s["n_untargeted"], s["pixels"]) + targeted(s["models"], s["n_targeted"], s["pixels"])
     if chapter == "07_geometry":
         return (untargeted(s["models"], s["n_untargeted"]) + targeted(s["targeted_models"], s["n_targeted"])
                 + exhaustive(s["models"], {m: max(size_for(s["n_exhaustive"], m), size_for(s["n_cube"], m))

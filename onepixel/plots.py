@@ -11,8 +11,32 @@ from .models import MODELS
 
 
 def style() -> None:
+    """The book's look: one seaborn theme, figures at twice screen resolution, and tables shown
+    by :func:`table_html` (every notebook calls this first)."""
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (7, 3.6)})
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        set_matplotlib_formats("png", dpi=220)  # 2x PNG: sharp on high-density screens and in print
+        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, table_html)
+
+
+def table_html(df: pd.DataFrame) -> str:
+    """A table as the book shows it: missing values as a dash, float columns that hold whole numbers
+    as integers, other floats with four significant digits."""
+    def formatter(column: pd.Series):
+        if not pd.api.types.is_float_dtype(column):
+            return lambda v: "–" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+        known = column.dropna()
+        whole = len(known) and bool((known == known.round()).all()) and known.abs().max() < 1e15
+        return lambda v: "–" if pd.isna(v) else f"{int(v)}" if whole else f"{v:.4g}"
+    formatters = [formatter(df.iloc[:, i]) for i in range(df.shape[1])]
+    return df.to_html(formatters=formatters, na_rep="–", border=0)
 
 
 def success_bars(runs: dict[str, dict]):
@@ -57,16 +81,43 @@ def depth_series(table: pd.DataFrame):
     return fig
 
 
-def class_heatmap(matrix: pd.DataFrame, classes, title: str, ax=None):
-    """Original (rows) x target (columns) success rates in percent."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.2, 4.4))
-    sns.heatmap(100 * matrix, annot=True, fmt=".0f", cmap="rocket_r", vmin=0, ax=ax, cbar=False,
-                xticklabels=classes, yticklabels=classes, annot_kws={"size": 7})
-    ax.set_xlabel("target class")
-    ax.set_ylabel("original class")
-    ax.set_title(title)
-    return ax
+def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 2):
+    """Original (rows) x target (columns) success rates in percent, one panel per title in
+    ``matrices``, on one colour scale (0 to 100%) with one colour bar; blank cells: no data."""
+    n = len(matrices)
+    cols = min(columns, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols + 0.8, 4.6 * rows), squeeze=False)
+    for ax, (title, matrix) in zip(axes.flat, matrices.items()):
+        sns.heatmap(100 * matrix, annot=True, fmt=".0f", cmap="rocket_r", vmin=0, vmax=100, ax=ax, cbar=False,
+                    xticklabels=classes, yticklabels=classes, annot_kws={"size": 8}, square=True)
+        ax.set_xlabel("target class")
+        ax.set_ylabel("original class")
+        ax.set_title(title, fontsize=10)
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    fig.colorbar(axes.flat[0].collections[0], ax=list(axes.flat[:n]), shrink=0.7, label="success rate (%)")
+    return fig
+
+
+def from_to_bars(rates: dict[str, pd.DataFrame], classes):
+    """Per class, the success rate of attacks *from* it (its images) and *to* it (as the target),
+    one panel each, one colour per network; ``rates[name]`` from :func:`onepixel.metrics.attacked_from_to`."""
+    colours = network_colours()
+    frames = [r.set_axis(list(classes)).mul(100).rename_axis("class").reset_index().assign(network=name)
+              for name, r in rates.items()]
+    df = pd.concat(frames, ignore_index=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    palette = {name: colours.get(name.split(",")[0].split(" ")[0], "grey") for name in rates}
+    for ax, side in zip(axes, ("from", "to")):
+        sns.barplot(df, x="class", y=side, hue="network", palette=palette, ax=ax, legend=side == "to")
+        ax.set_xlabel("")
+        ax.set_ylabel("success rate (%)")
+        ax.set_title(f"attacks {side} each class", fontsize=10)
+        ax.tick_params(axis="x", rotation=45)
+    axes[1].legend(fontsize=8, title="")
+    fig.tight_layout()
+    return fig
 
 
 def targets_reached(counts: dict[str, pd.Series]):
@@ -95,15 +146,24 @@ def success_curves(curves: dict[str, tuple], points: dict[str, tuple] | None = N
     return fig
 
 
-def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = ""):
-    """Original and adversarial images side by side, the changed pixel(s) circled."""
+def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = "", zoom: int = 4):
+    """The paper's Figure 1 for attack ``rows``: per attack a column with the clean image (true
+    class and its probability), the attacked image (the class it now gets and its probability, the
+    changed pixels circled) and the neighbourhood of the first changed pixel enlarged."""
     import json
 
     n = len(rows)
-    fig, axes = plt.subplots(2 * ((n + columns - 1) // columns), columns,
-                             figsize=(2.1 * columns, 4.4 * ((n + columns - 1) // columns)), squeeze=False)
+    blocks = -(-n // columns)
+    fig, axes = plt.subplots(3 * blocks, columns, figsize=(2.1 * columns + 0.7, 6.9 * blocks), squeeze=False)
     for ax in axes.flat:
-        ax.axis("off")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    for b in range(blocks):
+        for row, label in enumerate(("clean", "one pixel changed" if "perturbation" in rows else "attacked",
+                                     "enlarged")):
+            axes[3 * b + row, 0].set_ylabel(label, fontsize=10)
     pos = {int(i): k for k, i in enumerate(data.index.tolist())}
     for k, (_, r) in enumerate(rows.iterrows()):
         img = data.images[pos[int(r.image)]].permute(1, 2, 0).numpy().copy()
@@ -111,16 +171,24 @@ def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = ""
         pixels = json.loads(r.perturbation)
         for x, y, red, green, blue in pixels:
             adv[y, x] = (red, green, blue)
-        top, bottom = axes[2 * (k // columns), k % columns], axes[2 * (k // columns) + 1, k % columns]
+        top, mid, low = (axes[3 * (k // columns) + i, k % columns] for i in range(3))
         top.imshow(img, interpolation="nearest")
-        top.set_title(f"{classes[int(r.label)]}", fontsize=8)
-        bottom.imshow(adv, interpolation="nearest")
-        bottom.set_title(f"{classes[int(r.adv_class)]} {100 * r.adv_prob:.0f}%", fontsize=8)
+        clean = f" ({100 * r.clean_prob:.0f}%)" if "clean_prob" in r and pd.notna(r.clean_prob) else ""
+        top.set_title(f"{classes[int(r.label)]}{clean}", fontsize=9)
+        mid.imshow(adv, interpolation="nearest")
+        goal = "" if r.get("target", -1) in (-1, None) or pd.isna(r.get("target", -1)) else " (target)"
+        mid.set_title(f"→ {classes[int(r.adv_class)]}{goal} ({100 * r.adv_prob:.0f}%)", fontsize=9)
         radius = max(1.5, img.shape[0] / 20)
         for x, y, *_ in pixels:
-            bottom.add_patch(plt.Circle((x, y), radius, fill=False, color="yellow", lw=1.2))
+            mid.add_patch(plt.Circle((x, y), radius, fill=False, color="yellow", lw=1.5))
+        x, y = pixels[0][:2]
+        h, w = img.shape[:2]
+        y0, x0 = min(max(y - zoom, 0), h - 2 * zoom - 1), min(max(x - zoom, 0), w - 2 * zoom - 1)
+        low.imshow(adv[y0:y0 + 2 * zoom + 1, x0:x0 + 2 * zoom + 1], interpolation="nearest")
+        low.add_patch(plt.Rectangle((x - x0 - 0.5, y - y0 - 0.5), 1, 1, fill=False, color="yellow", lw=2))
+        low.set_title(f"pixel ({x}, {y})", fontsize=9)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 

@@ -24,8 +24,8 @@ def network_table(profile: str, models: list[str]) -> pd.DataFrame:
         net = network(name)
         rows.append({"model": name, "dataset": "ImageNet" if net.dataset == "imagenet" else "CIFAR-10",
                      "input": f"{net.input_size}x{net.input_size}", "parameters": f"{parameter_count(model):,}",
-                     "test images": f"{acc['n']:,}", "top-1 %": round(100 * acc["accuracy"], 2),
-                     "weights": net.source, "weights sha256": model.weights_digest})
+                     "top-1 %": round(100 * acc["accuracy"], 2),
+                     "weights": net.source, "sha256": model.weights_digest[:8]})
     return pd.DataFrame(rows).set_index("model")
 
 def data_provenance(models: list[str]) -> list[str]:
@@ -56,9 +56,9 @@ def stored_results(profile: str) -> pd.DataFrame:
         shards = stored_shards(meta.parent)
         costs = [json.loads(cost_path(s).read_text()) for s in shards if cost_path(s).exists()]
         rows.append({"experiment": meta.parent.parent.name, "key": meta.parent.name,
-                     "model": ident.get("model"), "weights": ident.get("weights"), "data": ident.get("data"),
-                     "rows": sum(len(pd.read_csv(s)) for s in shards), "shards": len(shards),
-                     "device": m["info"].get("device", "-"), "created": m["created"],
+                     "model": ident.get("model"), "weights": (ident.get("weights") or "-")[:8],
+                     "rows": sum(len(pd.read_csv(s)) for s in shards),
+                     "device": m["info"].get("device", "-"), "created": m["created"][:10],
                      "wall hours": round(sum(c["wall_seconds"] for c in costs) / 3600, 3),
                      "CPU hours": round(sum(c["cpu_seconds"] for c in costs) / 3600, 3)})
     return pd.DataFrame(rows)

@@ -107,11 +107,14 @@ def asymmetry_table(matrices: dict[str, tuple[pd.DataFrame, pd.DataFrame]], clas
     for name, (rows, matrix) in matrices.items():
         b = bootstrap_asymmetry(rows, len(classes))
         top = asymmetric_pairs(matrix, list(classes), top=1)
+        known = not np.isnan(b["ci_low"])
         out.append({"setting": name, "asymmetry index": round(b["index"], 3),
-                    "95% CI": f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]", "images": b["images"],
+                    "95% CI": f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]" if known else "too few images",
+                    "images": b["images"],
                     "most asymmetric pair": f"{top.a[0]} -> {top.b[0]}: {100 * top.a_to_b[0]:.0f}% vs "
                                             f"{100 * top.b_to_a[0]:.0f}%" if len(top) else "-"})
     return pd.DataFrame(out).set_index("setting")
+
 
 def vulnerability_distance(maps: dict[str, pd.DataFrame], size: int = 32) -> pd.DataFrame:
     """Distance to the image centre of each image's most vulnerable pixel, against all pixels."""
@@ -127,3 +130,23 @@ def vulnerability_distance(maps: dict[str, pd.DataFrame], size: int = 32) -> pd.
                      "share within 8 px of centre": round(float((d <= 8).mean()), 3),
                      "share of all pixels within 8 px": round(float((every <= 8).mean()), 3)})
     return pd.DataFrame(rows).set_index("model")
+
+
+def engine_table(engine: pd.DataFrame) -> pd.DataFrame:
+    """The stored engine benchmark for reading: one row per method, readable headers, rounded."""
+    return pd.DataFrame({"evaluations": engine.evaluations.astype(int), "seconds": engine.seconds.round(1),
+                         "successes": engine.success, "pixels changed": engine.pixels_changed,
+                         "evaluations/s": engine.evals_per_s.round(0),
+                         "ours (incremental) is x faster": engine.ours_incremental_x.round(2)}
+                        ).set_axis(engine.method).rename_axis("method")
+
+
+def speed_table(speed: pd.DataFrame) -> pd.DataFrame:
+    """The stored incremental-inference benchmark for reading: candidates per second dense and
+    incremental, the speedup, the bound that counting multiply-accumulates gives, and the largest
+    probability difference between the two paths (the measured cutoff node is in the stored rows)."""
+    return pd.DataFrame({"input": speed.input, "dense /s": speed.dense_per_s.round(0),
+                         "incremental /s": speed.incremental_per_s.round(0), "speedup": speed.speedup.round(2),
+                         "MAC bound": speed.mac_ratio.round(2),
+                         "max prob. diff": speed.max_prob_diff.map(lambda v: f"{v:.0e}")}
+                        ).set_axis(speed.model).rename_axis("model")
