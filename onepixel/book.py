@@ -25,7 +25,8 @@ REPRODUCE = """```{{admonition}} Reproduce this page
 From a checkout of the repository (its `results/` included), re-execute this page's notebook under
 the `{profile}` profile and rebuild the book:
 
-    papermill notebooks/{stem}.ipynb book/{stem}.ipynb -p profile {profile}
+    papermill notebooks/{stem}.ipynb \\
+        book/{stem}.ipynb -p profile {profile}
     onepixel book --profile {profile} --no-execute
 
 Add `-p compute True` to first compute whatever the profile plans and the store lacks

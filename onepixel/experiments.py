@@ -22,7 +22,7 @@ import torch
 from .attack import PAPER, OnePixelAttack
 from .data import ImageDataset, load_cifar10, load_imagenet
 from .evaluator import resolve_device
-from .models import load_pretrained, network
+from .models import load_pretrained, network, weights_digest
 from .results import Experiment
 from .search import baseline_search, exhaustive_search
 
@@ -94,10 +94,18 @@ def size_for(n: int | Mapping[str, int], model: str) -> int:
 @lru_cache(maxsize=16)
 def model_and_data(name: str) -> tuple[torch.nn.Module, ImageDataset]:
     """A trained model and its test data (CIFAR-10 test set, or the 1,300 ImageNet validation images)."""
-    model = load_pretrained(name)
+    return load_pretrained(name), test_data(name)
+
+
+@lru_cache(maxsize=4)
+def _test_data(dataset: str, size: int) -> ImageDataset:
+    return load_imagenet("val1300", size=size) if dataset == "imagenet" else load_cifar10("test")
+
+
+def test_data(name: str) -> ImageDataset:
+    """The test data a network is measured and attacked on."""
     net = network(name)
-    data = load_imagenet("val1300", size=net.input_size) if net.dataset == "imagenet" else load_cifar10("test")
-    return model, data
+    return _test_data(net.dataset, net.input_size)
 
 
 def attack_for(job: Job, device: str = "auto", incremental: bool | str = "auto") -> OnePixelAttack:
@@ -109,8 +117,7 @@ def attack_for(job: Job, device: str = "auto", incremental: bool | str = "auto")
 
 def experiments(job: Job, root, profile: str, device: str = "auto") -> list[Experiment]:
     """The store entries a job writes: its rows first, then any companion (exhaustive: the maps)."""
-    model, data = model_and_data(job.model)
-    base = {"model": job.model, "weights": model.weights_digest, "data": data.digest}
+    base = {"model": job.model, "weights": weights_digest(job.model), "data": test_data(job.model).digest}
     info = {"device": str(resolve_device(device))}
     p = job.p
     if job.kind == "predictions":

@@ -9,6 +9,7 @@ and the book's network table read the registry.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,13 +152,26 @@ def load_pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
     else:
         model = net.build()
         load_state(net.inner(model), net.state(_load_file(path)), path)
-    model.name = name
-    model.weights_digest = file_digest(path) if path is not None else net.source.replace(" ", "-")
+    model.name, model.weights_digest = name, weights_digest(name)
     return model.eval().to(device)
 
 
-def file_digest(path: Path) -> str:
+def weights_digest(name: str) -> str:
+    """The digest that names ``name``'s weights in stored results (SHA-256 prefix of the weights
+    file, or where the weights come from when there is no file), without building the model."""
+    net = network(name)
+    return file_digest(net.locate()) if net.locate is not None else net.source.replace(" ", "-")
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: Path, size: int, mtime: float) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 prefix of a file (remembered while the file is unchanged)."""
+    stat = Path(path).stat()
+    return _file_digest(Path(path), stat.st_size, stat.st_mtime)
 
 
 def _find_shared(pattern: str) -> Path:

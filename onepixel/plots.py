@@ -63,31 +63,30 @@ def success_bars(runs: dict[str, dict]):
 
 
 def depth_series(table: pd.DataFrame):
-    """Non-targeted success (with 95% intervals) and clean accuracy against depth, from
-    :func:`onepixel.report.depth_series`."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    """Non-targeted one-pixel success (95% intervals) and clean accuracy against ResNet depth, in
+    two panels side by side, from :func:`onepixel.report.depth_series`."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.4), sharex=True)
     depth = table.index.to_numpy()
-    ax.errorbar(depth, table["success %"], yerr=[table["success %"] - table["ci low %"],
-                                                 table["ci high %"] - table["success %"]],
-                marker="o", capsize=4)
-    ax.set_xticks(depth)
-    ax.set_xlabel("ResNet depth (layers)")
-    ax.set_ylabel("one-pixel success (%, 95% CI)")
-    acc = ax.twinx()
-    acc.plot(depth, table["accuracy %"], marker="s", ls="--", color="grey")
-    acc.set_ylabel("clean accuracy (%, dashed)")
-    acc.grid(False)
+    left.errorbar(depth, table["success %"], yerr=[table["success %"] - table["ci low %"],
+                                                   table["ci high %"] - table["success %"]],
+                  marker="o", capsize=4)
+    left.set_ylabel("one-pixel success (%, 95% CI)")
+    right.plot(depth, table["accuracy %"], marker="s")
+    right.set_ylabel("clean accuracy (%)")
+    for ax in (left, right):
+        ax.set_xticks(depth)
+        ax.set_xlabel("ResNet depth (layers)")
     fig.tight_layout()
     return fig
 
 
-def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 2):
+def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1):
     """Original (rows) x target (columns) success rates in percent, one panel per title in
     ``matrices``, on one colour scale (0 to 100%) with one colour bar; blank cells: no data."""
     n = len(matrices)
     cols = min(columns, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols + 0.8, 4.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols + 0.8, 5.6 * rows), squeeze=False, layout="constrained")
     for ax, (title, matrix) in zip(axes.flat, matrices.items()):
         sns.heatmap(100 * matrix, annot=True, fmt=".0f", cmap="rocket_r", vmin=0, vmax=100, ax=ax, cbar=False,
                     xticklabels=classes, yticklabels=classes, annot_kws={"size": 8}, square=True)
@@ -107,7 +106,7 @@ def from_to_bars(rates: dict[str, pd.DataFrame], classes):
     frames = [r.set_axis(list(classes)).mul(100).rename_axis("class").reset_index().assign(network=name)
               for name, r in rates.items()]
     df = pd.concat(frames, ignore_index=True)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), sharey=True)
     palette = {name: colours.get(name.split(",")[0].split(" ")[0], "grey") for name in rates}
     for ax, side in zip(axes, ("from", "to")):
         sns.barplot(df, x="class", y=side, hue="network", palette=palette, ax=ax, legend=side == "to")
@@ -115,7 +114,7 @@ def from_to_bars(rates: dict[str, pd.DataFrame], classes):
         ax.set_ylabel("success rate (%)")
         ax.set_title(f"attacks {side} each class", fontsize=10)
         ax.tick_params(axis="x", rotation=45)
-    axes[1].legend(fontsize=8, title="")
+    axes[1].legend(fontsize=9, title="")
     fig.tight_layout()
     return fig
 
@@ -131,17 +130,22 @@ def targets_reached(counts: dict[str, pd.Series]):
     return fig
 
 
-def success_curves(curves: dict[str, tuple], points: dict[str, tuple] | None = None):
-    """Success rate (%) against evaluations spent, log scale; ``points`` for fixed-cost methods."""
-    fig, ax = plt.subplots()
-    for name, (budgets, rates) in curves.items():
-        ax.plot(budgets, 100 * np.asarray(rates), label=name)
-    for name, (cost, rate) in (points or {}).items():
-        ax.scatter([cost], [100 * rate], marker="*", s=120, label=name, zorder=3)
-    ax.set_xscale("log")
-    ax.set_xlabel("model evaluations per image")
-    ax.set_ylabel("success rate (%)")
-    ax.legend(fontsize=8)
+def success_curves(per_model: dict[str, tuple[dict, dict]]):
+    """Success rate (%) against evaluations spent per image (log scale), one panel per network on
+    one y scale: a line per search (each to its own budget) and a star per fixed-cost method.
+    ``per_model[name] = (curves, points)`` from :func:`onepixel.study.budget_curves`."""
+    fig, axes = plt.subplots(1, len(per_model), figsize=(3.4 * len(per_model) + 0.6, 3.6), sharey=True,
+                             squeeze=False)
+    for ax, (model, (curves, points)) in zip(axes[0], per_model.items()):
+        for k, (name, (budgets, rates)) in enumerate(curves.items()):
+            ax.plot(budgets, 100 * np.asarray(rates), label=name, color=f"C{k}")
+        for k, (name, (cost, rate)) in enumerate((points or {}).items()):
+            ax.scatter([cost], [100 * rate], marker="*", s=140, label=name, zorder=3, color=f"C{len(curves) + k}")
+        ax.set_xscale("log")
+        ax.set_xlabel("evaluations per image")
+        ax.set_title(model, fontsize=10)
+        ax.legend(fontsize=7.5, loc="upper left")
+    axes[0, 0].set_ylabel("success rate (%)")
     fig.tight_layout()
     return fig
 

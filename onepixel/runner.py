@@ -32,11 +32,12 @@ def status(profile: str) -> pd.DataFrame:
     root = study.results_root()
     for job in plan.jobs(profile):
         exp = experiments(job, root, profile)[0]
-        spent = 0.0 if exp.dir in seen else exp.cost()["cpu_seconds"] / 3600  # each experiment counted once
+        cost, stored_rows = exp.cost(), exp.load()  # each read once
+        spent = 0.0 if exp.dir in seen else cost["cpu_seconds"] / 3600  # each experiment counted once
         seen.add(exp.dir)
         images = study.job_images(profile, job, compute=False)
-        stored = study.stored_images(profile, job)
-        per_image = study.cost_per_image(exp)
+        stored = set(stored_rows.image.tolist()) if len(stored_rows) else set()
+        per_image = cost["cpu_seconds"] / len(stored) if stored and cost["shards"] else None
         planned = len(images) if images is not None else None
         left = len([i for i in images if i not in stored]) if images is not None else None
         rows.append({"experiment": job.label(), "planned": planned, "stored": len(stored & set(images or [])),

@@ -55,7 +55,8 @@ def test_smoke_book_builds(smoke_book, monkeypatch):
         assert injected and injected[0]["id"] == "injected-parameters"
         setup = [c for c in cells if "remove-cell" in c["metadata"].get("tags", [])]
         assert len(setup) == 3, f"{nb.name}: parameters, injected parameters and settings are removed from the page"
-        assert cells[-1]["id"] == "reproduce" and f"notebooks/{nb.name} book/{nb.name} -p profile smoke" in cells[-1]["source"]
+        assert cells[-1]["id"] == "reproduce" and f"papermill notebooks/{nb.name} \\\n" in cells[-1]["source"]
+        assert f"book/{nb.name} -p profile smoke" in cells[-1]["source"]
         papermill = executed["metadata"]["papermill"]
         assert papermill["input_path"] == f"notebooks/{nb.name}" and papermill["output_path"] == f"book/{nb.name}"
         assert not any(o.get("output_type") == "error" for c in cells for o in c.get("outputs", []))
