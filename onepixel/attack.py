@@ -9,11 +9,11 @@ target probability exceeds 0.9 (targeted) or the true-class probability falls be
 Children whose coordinates or colours leave their range are clipped to it (``bounds="clip"``, the
 default, under which every stored result was computed) or redrawn uniformly inside it
 (``bounds="redraw"``, as SciPy's differential evolution and the authors' code do).
-Each row counts the search's candidates that set a pixel of the image's outer ring
-(``border_evaluations``), where clipping piles up children and where exhaustive search finds the
-least vulnerable pixels. Success is one definition everywhere: some evaluated candidate made the prediction change (reach
-the target); the row reports the best candidate by fitness when its re-check succeeds, else the
-most confident candidate that flipped.
+The operators are in :mod:`onepixel.de`. Each row counts the search's candidates that set a pixel
+of the image's outer ring (``border_evaluations``), where clipping piles up children and where
+exhaustive search finds the least vulnerable pixels. Success is one definition everywhere: some
+evaluated candidate made the prediction change (reach the target); the row reports the best
+candidate by fitness when its re-check succeeds, else the most confident candidate that flipped.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .de import clip_to_bounds, init_population, mutate, on_border, redraw_out_of_bounds, select
 from .evaluator import Evaluator, apply_candidates, check_images, check_labels, content_keys, round_candidates
 
 UNTARGETED = -1
@@ -40,65 +41,6 @@ IDENTITY_DEFAULTS = {"bounds": "clip"}
 def task_rng(seed: int, image_id: int, target: int) -> np.random.Generator:
     """The random stream of one attack, independent of batch composition and order."""
     return np.random.default_rng([seed, image_id, target + 1])
-
-
-def distinct_indices(rng: np.random.Generator, popsize: int, count: int = 3) -> np.ndarray:
-    """popsize x count indices, distinct within a row and different from the row index."""
-    excluded = np.arange(popsize)[:, None]
-    out = np.empty((popsize, count), dtype=np.int64)
-    for j in range(count):
-        r = rng.integers(0, popsize - 1 - j, popsize)
-        for e in np.sort(excluded, axis=1).T:  # skip each excluded value, smallest first
-            r += r >= e
-        out[:, j] = r
-        excluded = np.concatenate([excluded, r[:, None]], axis=1)
-    return out
-
-
-def mutate(pop: np.ndarray, rng: np.random.Generator, F: float) -> tuple[np.ndarray, np.ndarray]:
-    """DE/rand/1 without crossover: child_i = x_r1 + F (x_r2 - x_r3). Returns children and indices."""
-    r = distinct_indices(rng, len(pop))
-    return pop[r[:, 0]] + F * (pop[r[:, 1]] - pop[r[:, 2]]), r
-
-
-def clip_to_bounds(pop: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Keep coordinates inside the image and colours in [0, 255] (pop: P x k x 5)."""
-    out = pop.copy()
-    out[..., 0] = out[..., 0].clip(0, width - 1)
-    out[..., 1] = out[..., 1].clip(0, height - 1)
-    out[..., 2:] = out[..., 2:].clip(0, 255)
-    return out
-
-
-def redraw_out_of_bounds(pop: np.ndarray, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """Replace each coordinate or colour outside its range by a uniform draw inside it (SciPy's rule)."""
-    out = pop.copy()
-    for axis, lo, hi in ((0, -0.5, width - 0.5), (1, -0.5, height - 0.5), (2, 0, 255), (3, 0, 255), (4, 0, 255)):
-        bad = (out[..., axis] < lo) | (out[..., axis] > hi)
-        out[..., axis][bad] = rng.uniform(lo, hi, int(bad.sum()))
-    return out
-
-
-def on_border(pop: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Whether each candidate (pop: P x k x 5) sets a pixel of the image's outer ring once rounded."""
-    x, y = np.rint(pop[..., 0]).clip(0, width - 1), np.rint(pop[..., 1]).clip(0, height - 1)
-    return ((x == 0) | (x == width - 1) | (y == 0) | (y == height - 1)).any(-1)
-
-
-def init_population(rng: np.random.Generator, popsize: int, pixels: int, height: int, width: int) -> np.ndarray:
-    """Coordinates uniform over the image; colours N(128, 127) (clipped to 0..255)."""
-    pop = np.empty((popsize, pixels, 5))
-    pop[..., 0] = rng.uniform(-0.5, width - 0.5, (popsize, pixels))
-    pop[..., 1] = rng.uniform(-0.5, height - 0.5, (popsize, pixels))
-    pop[..., 2:] = rng.normal(128, 127, (popsize, pixels, 3))
-    return clip_to_bounds(pop, height, width)
-
-
-def select(parents: np.ndarray, parent_fit: np.ndarray, children: np.ndarray,
-           child_fit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One-to-one selection on a fitness to minimise: a child replaces its parent only if strictly better."""
-    better = child_fit < parent_fit
-    return np.where(better[:, None, None], children, parents), np.where(better, child_fit, parent_fit)
 
 
 @dataclass

@@ -18,7 +18,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .attack import OnePixelAttack, init_population, task_rng
+from .attack import OnePixelAttack, task_rng
+from .de import init_population
 from .evaluator import Evaluator, resolve_device
 
 

@@ -35,8 +35,10 @@ def table_html(df: pd.DataFrame) -> str:
         known = column.dropna()
         whole = len(known) and bool((known == known.round()).all()) and known.abs().max() < 1e15
         return lambda v: "–" if pd.isna(v) else f"{int(v)}" if whole else f"{v:.4g}"
-    formatters = [formatter(df.iloc[:, i]) for i in range(df.shape[1])]
-    return df.to_html(formatters=formatters, na_rep="–", border=0)
+    formats = [formatter(df.iloc[:, i]) for i in range(df.shape[1])]
+    shown = pd.DataFrame({i: [formats[i](v) for v in df.iloc[:, i]] for i in range(df.shape[1])}, index=df.index)
+    shown.columns = df.columns
+    return shown.to_html(border=0)
 
 
 def success_bars(runs: dict[str, dict]):

@@ -12,9 +12,11 @@ def few_pixel_table(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
     table = metrics.attack_table({f"{m}|{k}": r for (m, k), r in runs.items()}).reset_index()
     table[["model", "pixels"]] = table.pop("model").str.split("|", expand=True)
     for col in ("targeted", "untargeted", "confidence"):
-        table[f"paper: {col} %"] = [paper.FEW_PIXELS.get((m, int(k)), {}).get(col)
-                                    for m, k in zip(table.model, table.pixels)]
+        values = [paper.FEW_PIXELS.get((m, int(k)), {}).get(col) for m, k in zip(table.model, table.pixels)]
+        if any(v is not None for v in values):  # networks the paper did not attack get no paper columns
+            table[f"paper: {col} %"] = values
     return table.set_index(["model", "pixels"])
+
 
 def pixel_gain(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
     """Per (model, k > 1): on the images both the one-pixel and the k-pixel non-targeted runs
@@ -132,13 +134,16 @@ def vulnerability_distance(maps: dict[str, pd.DataFrame], size: int = 32) -> pd.
     return pd.DataFrame(rows).set_index("model")
 
 
+ENGINE_COLUMNS = {"evaluations": "evaluations", "seconds": "seconds", "success": "success rate",
+                  "pixels_changed": "pixels changed", "evals_per_s": "evaluations/s",
+                  "ours_incremental_x": "ours (incremental) is x faster"}
+
+
 def engine_table(engine: pd.DataFrame) -> pd.DataFrame:
-    """The stored engine benchmark for reading: one row per method, readable headers, rounded."""
-    return pd.DataFrame({"evaluations": engine.evaluations.astype(int), "seconds": engine.seconds.round(1),
-                         "successes": engine.success, "pixels changed": engine.pixels_changed,
-                         "evaluations/s": engine.evals_per_s.round(0),
-                         "ours (incremental) is x faster": engine.ours_incremental_x.round(2)}
-                        ).set_axis(engine.method).rename_axis("method")
+    """The stored engine benchmark for reading: one row per method, readable headers (columns a
+    run did not measure, such as Pixle's pixels without peers, are left out)."""
+    present = [c for c in ENGINE_COLUMNS if c in engine]
+    return engine.set_index("method")[present].rename(columns=ENGINE_COLUMNS)
 
 
 def speed_table(speed: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from onepixel import OnePixelAttack
-from onepixel.attack import clip_to_bounds, distinct_indices, init_population, mutate, select
+from onepixel.de import clip_to_bounds, distinct_indices, init_population, mutate, select
 from onepixel.evaluator import Evaluator, apply_candidates, round_candidates
 from onepixel.models import Normalize
 
@@ -222,7 +222,7 @@ def test_without_ids_an_image_gets_the_same_result_alone_or_in_any_batch(planted
 
 
 def test_bounds_clip_or_redraw():
-    from onepixel.attack import redraw_out_of_bounds
+    from onepixel.de import redraw_out_of_bounds
 
     rng = np.random.default_rng(0)
     pop = rng.uniform(-20, 300, (500, 2, 5))
@@ -243,7 +243,7 @@ def test_identity_keeps_stored_keys_at_default_bounds():
 
 
 def test_border_evaluations_counted():
-    from onepixel.attack import on_border
+    from onepixel.de import on_border
 
     pop = np.array([[[0, 5, 0, 0, 0]], [[9.4, 5, 0, 0, 0]], [[4.6, 7.6, 0, 0, 0]], [[5, 5, 0, 0, 0]], [[-3, 4, 0, 0, 0]]])
     assert on_border(pop, 8, 10).tolist() == [True, True, True, False, True]

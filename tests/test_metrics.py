@@ -160,3 +160,30 @@ def test_clustered_interval_is_cautious_without_variation():
     assert two["n_effective"] == 2, "two images say little, however many targets each"
     single = clustered_rate(pd.Series([True, False, False]), pd.Series([0, 1, 2]))
     assert single["interval"] == "Wilson" and single["ci_high"] == wilson_interval(1, 3)[1]
+
+
+def test_benchmark_tables_for_reading():
+    from onepixel.report import engine_table, speed_table
+
+    engine = pd.DataFrame({"method": ["dense forward (limit)", "onepixel (incremental)"], "evaluations": [400, 35216],
+                           "seconds": [1.36, 27.2], "success": [None, 0.25], "evals_per_s": [293.3, 1294.2],
+                           "ours_incremental_x": [4.41, 1.0], "run": [0, 0]})
+    table = engine_table(engine)
+    assert list(table.columns) == ["evaluations", "seconds", "success rate", "evaluations/s",
+                                   "ours (incremental) is x faster"], "no Pixle row: no pixels-changed column"
+    assert table.loc["onepixel (incremental)", "evaluations"] == 35216
+    speed = pd.DataFrame({"model": ["allconv"], "input": ["32x32"], "dense_per_s": [473.9], "incremental_per_s": [1779.8],
+                          "speedup": [3.7555], "mac_ratio": [4.93], "cutoff": [19], "cutoff_node": ["_25"],
+                          "max_prob_diff": [6.1e-7], "run": [0]})
+    row = speed_table(speed).loc["allconv"]
+    assert row["dense /s"] == 474 and row.speedup == 3.76 and row["max prob. diff"] == "6e-07"
+
+
+def test_tables_show_no_missing_values_and_whole_numbers_as_integers():
+    import numpy as np
+
+    from onepixel.plots import table_html
+
+    df = pd.DataFrame({"none": [None, None], "rate": [1.363808, None], "text": ["x", None], "n": [24.0, np.nan]})
+    cells = [line.strip() for line in table_html(df).splitlines() if line.strip().startswith("<td")]
+    assert cells == ["<td>–</td>", "<td>1.364</td>", "<td>x</td>", "<td>24</td>"] + ["<td>–</td>"] * 4
