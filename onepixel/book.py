@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from .storage import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class NotebookFailed(RuntimeError):
@@ -68,8 +68,8 @@ def tidy_executed(path: Path, root: Path, profile: str) -> None:
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
-def execute(profile: str, out_dir: Path, notebooks_dir: Path = ROOT / "notebooks", only: list[str] | None = None,
-            cwd: Path = ROOT) -> dict:
+def execute(profile: str, out_dir: Path, notebooks_dir: Path = REPO / "notebooks", only: list[str] | None = None,
+            cwd: Path = REPO) -> dict:
     """Run each notebook into ``out_dir``; stop at the first failure with notebook, cell and error."""
     import papermill as pm
 
@@ -94,7 +94,7 @@ def execute(profile: str, out_dir: Path, notebooks_dir: Path = ROOT / "notebooks
     return timings
 
 
-def edition(profile: str, root: Path = ROOT) -> str:
+def edition(profile: str, root: Path = REPO) -> str:
     """The footer line naming an edition: profile, build date, commit, CPU hours of its stored results."""
     from .provenance import compute_spent
 
@@ -107,7 +107,7 @@ def edition(profile: str, root: Path = ROOT) -> str:
             "under results/.")
 
 
-def render(root: Path = ROOT, profile: str | None = None) -> Path:
+def render(root: Path = REPO, profile: str | None = None) -> Path:
     """Jupyter Book HTML build of ``root`` (all files, nitpicky, warnings as errors); with a
     ``profile``, the footer names the edition (see :func:`edition`)."""
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root), "--all", "-W", "-n", "--keep-going"]
@@ -128,7 +128,7 @@ def render(root: Path = ROOT, profile: str | None = None) -> Path:
 
 
 def build(profile: str = "cpu", execute_notebooks: bool = True, only: list[str] | None = None,
-          root: Path = ROOT) -> Path:
+          root: Path = REPO) -> Path:
     """Execute the notebooks into ``root/book`` (unless told not to) and render the book."""
     if execute_notebooks:
         timings = execute(profile, root / "book", root / "notebooks", only, cwd=root)

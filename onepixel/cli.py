@@ -19,7 +19,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_accuracy(args: argparse.Namespace) -> None:
     from .data import load_cifar10, load_imagenet
-    from .models import IMAGENET_MODELS, WeightsError, input_size, load_pretrained
+    from .models import WeightsError, input_size, load_pretrained, network
     from .train import accuracy
 
     for name in args.model:
@@ -28,7 +28,7 @@ def cmd_accuracy(args: argparse.Namespace) -> None:
         except (WeightsError, ImportError) as e:
             print(f"{name:20s} unavailable: {e}")
             continue
-        if name in IMAGENET_MODELS:
+        if network(name).dataset == "imagenet":
             data = load_imagenet("val1300", size=input_size(name), limit=args.limit)
         else:
             data = load_cifar10("test")
@@ -68,6 +68,43 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(df.to_string(**fmt), flush=True)
     write_json(df, out / f"{args.profile}-few-pixels.json", popsize=400, threads=torch.get_num_threads())
     print(f"stored under {study.results_root() / args.profile}/bench-* and {out}/{args.profile}-*.json")
+
+
+def cmd_attack(args: argparse.Namespace) -> None:
+    import torch
+    import yaml
+
+    from . import metrics
+    from .attacks import Targeted, Untargeted, describe, make
+    from .evaluator import resolve_device
+    from .experiments import model_and_data
+
+    params = {}
+    for pair in args.set or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set takes name=value pairs, got {pair!r}")
+        params[key] = yaml.safe_load(value)
+    try:
+        attack = make(args.attack, **params)
+    except ValueError as e:
+        raise SystemExit(str(e))
+    model, data = model_and_data(args.model)
+    head = data.subset(range(min(len(data), 20 * args.images)))
+    device = resolve_device(args.device)
+    with torch.inference_mode():
+        pred = torch.cat([model.to(device)(head.subset(range(s, min(s + 100, len(head)))).float().to(device))
+                          .argmax(1).cpu() for s in range(0, len(head), 100)])
+    correct = (pred == head.labels).nonzero().flatten()[:args.images].tolist()
+    sub = head.subset(correct)
+    goal = Targeted() if args.targeted else Untargeted()
+    rows = attack.run(model, sub.float(), sub.labels, goal, ids=sub.index, device=args.device)
+    if args.csv:
+        rows.to_csv(args.csv, index=False)
+    rate = metrics.percent(metrics.rate(rows.success))
+    print(f"{describe(attack)}\n{type(goal).__name__} on the first {len(sub)} test images {args.model} classifies "
+          f"correctly: success % [95% Wilson interval] {rate}, mean evaluations {rows.evaluations.mean():.0f}"
+          + (f"; rows written to {args.csv}" if args.csv else ""))
 
 
 def cmd_book(args: argparse.Namespace) -> None:
@@ -139,6 +176,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--profile", default="cpu", help="results profile to store the benchmark under")
     p.add_argument("--json-dir", default="benchmarks", help="folder for the JSON copy of each table")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("attack", help="run a registered attack (de, exhaustive, random, ...) on a few test images")
+    p.add_argument("attack", help="a name from onepixel.attacks.ATTACKS")
+    p.add_argument("--model", default="allconv", choices=MODELS)
+    p.add_argument("--images", type=int, default=4, help="the first N test images the network classifies correctly")
+    p.add_argument("--targeted", action="store_true", help="every class other than the true one, one attack each")
+    p.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="attack parameters, e.g. pixels=3 maxiter=20")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--csv", help="write the rows to this CSV file")
+    p.set_defaults(func=cmd_attack)
 
     p = sub.add_parser("book", help="execute the notebooks with papermill under a profile and build the book")
     p.add_argument("--profile", default="cpu", help="notebooks/profiles/<profile>.yaml (smoke, cpu, paper)")

@@ -7,16 +7,17 @@ import numpy as np
 import pandas as pd
 
 from . import metrics, paper
-from .models import IMAGENET_MODELS
+from .models import network
+from .results import Runs
 
-def paper_comparison(runs: dict[str, dict]) -> pd.DataFrame:
+def paper_comparison(runs: dict[str, Runs]) -> pd.DataFrame:
     """Our rates next to the paper's Table VIII (original test set) and Table IV (Kaggle set):
     one column per model, one row per measure."""
     rows = []
     for name, run in runs.items():
         ref = paper.ORIGINAL_TEST_SET.get(name, {})
         kaggle = paper.KAGGLE_SET.get(paper.PAPER_MODEL.get(name, name), {})
-        u, t = run.get("untargeted"), run.get("targeted")
+        u, t = run.untargeted, run.targeted
         row = {"model": name, "paper network": paper.PAPER_NAME.get(name, "-")}
         if u is not None and len(u):
             row["ours: non-targeted %"] = round(100 * u.success.mean(), 2)
@@ -46,7 +47,7 @@ _WHY = {
                 "its own ImageNet sample",
 }
 
-def paper_summary(runs: dict[str, dict], few: dict[tuple[str, int], dict] | None = None,
+def paper_summary(runs: dict[str, Runs], few: dict[tuple[str, int], Runs] | None = None,
                   random_rows: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Every paper value we can compare with, next to ours: one row per (table, network, measure)
     with our value, its 95% interval and denominator, the paper's, the difference and the main
@@ -67,11 +68,11 @@ def paper_summary(runs: dict[str, dict], few: dict[tuple[str, int], dict] | None
                      "main reason for a difference": why})
 
     for name, run in runs.items():
-        u, t = run.get("untargeted"), run.get("targeted")
+        u, t = run.untargeted, run.targeted
         ref, kaggle = paper.ORIGINAL_TEST_SET.get(name), paper.KAGGLE_SET.get(paper.PAPER_MODEL.get(name, name), {})
-        imagenet = name in IMAGENET_MODELS
+        imagenet = network(name).dataset == "imagenet"
         if kaggle:
-            add("IV" if not imagenet else "IV (ImageNet)", name, "accuracy %", 100 * run["accuracy"],
+            add("IV" if not imagenet else "IV (ImageNet)", name, "accuracy %", 100 * run.accuracy,
                 kaggle.get("accuracy"), _WHY["ImageNet" if imagenet else "IV"])
         if ref and t is not None and len(t):
             r = metrics.targeted_rate(t)
@@ -105,7 +106,7 @@ def paper_summary(runs: dict[str, dict], few: dict[tuple[str, int], dict] | None
         if not ref:
             continue
         label = f"{name}, {k} px"
-        t, u = run.get("targeted"), run.get("untargeted")
+        t, u = run.targeted, run.untargeted
         if t is not None and len(t):
             r = metrics.targeted_rate(t)
             add("V", label, "targeted success % (clustered CI)", 100 * r["rate"], ref["targeted"], _WHY["V"], r)

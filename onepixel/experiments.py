@@ -19,12 +19,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .attack import PAPER, OnePixelAttack
+from .attack import PAPER
+from .attacks import Attack, Goal, Targeted, Untargeted
+from .attacks import make as make_attack
 from .data import ImageDataset, load_cifar10, load_imagenet
 from .evaluator import resolve_device
 from .models import load_pretrained, network, weights_digest
 from .results import Experiment
-from .search import baseline_search, exhaustive_search
 
 KINDS = ("predictions", "de", "exhaustive", "baseline", "cube")
 # The paper's DE settings (Su et al. 2019): the defaults of every DE job.
@@ -63,6 +64,18 @@ class Job:
     @property
     def p(self) -> dict:
         return dict(self.params)
+
+    @property
+    def depends_on(self) -> tuple["Job", ...]:
+        """The jobs whose stored rows decide this job's images or inputs: the clean predictions (a
+        sample is drawn among correctly classified images), the job whose fooled images it attacks,
+        the exhaustive search whose most vulnerable pixels the cube search starts from."""
+        if self.kind == "predictions" or self.images is not None:
+            return ()
+        if self.fooled_by is not None:
+            return (self.fooled_by,)
+        source = (Job.make("exhaustive", self.model, self.n, seed=self.seed, levels=2),) if self.kind == "cube" else ()
+        return (Job.make("predictions", self.model), *source)
 
     @property
     def name(self) -> str:
@@ -108,33 +121,41 @@ def test_data(name: str) -> ImageDataset:
     return _test_data(net.dataset, net.input_size)
 
 
-def attack_for(job: Job, device: str = "auto", incremental: bool | str = "auto") -> OnePixelAttack:
+def attack_for(job: Job) -> tuple[Attack, Goal]:
+    """The registered attack (:mod:`onepixel.attacks`) and goal an attack job runs."""
     p = job.p
-    return OnePixelAttack(model_and_data(job.model)[0], p["pixels"], p["popsize"], p["maxiter"], p["F"],
-                          p["targeted"], p["target_threshold"], p["true_threshold"], job.seed, device=device,
-                          stop_on_flip=p["stop_on_flip"], progress=False, incremental=incremental, bounds=p["bounds"])
+    if job.kind == "de":
+        goal = (Targeted(p["target_threshold"], p["stop_on_flip"]) if p["targeted"]
+                else Untargeted(p["true_threshold"], p["stop_on_flip"]))
+        return make_attack("de", pixels=p["pixels"], popsize=p["popsize"], maxiter=p["maxiter"], F=p["F"],
+                           seed=job.seed, bounds=p["bounds"]), goal
+    if job.kind == "exhaustive":
+        return make_attack("exhaustive", levels=p.get("levels", 2)), Targeted()
+    if job.kind == "baseline":
+        return make_attack(p["method"], budget=p["budget"], seed=job.seed), Untargeted()
+    raise ValueError(f"{job.kind} jobs run no attack")
 
 
 def experiments(job: Job, root, profile: str, device: str = "auto") -> list[Experiment]:
-    """The store entries a job writes: its rows first, then any companion (exhaustive: the maps)."""
+    """The store entries a job writes: its rows first, then any companion (exhaustive: the maps).
+    An attack's entry is named by the data, the weights, the sample and the attack's own identity."""
     base = {"model": job.model, "weights": weights_digest(job.model), "data": test_data(job.model).digest}
     info = {"device": str(resolve_device(device))}
-    p = job.p
     if job.kind == "predictions":
         return [Experiment(profile, "predictions", base, root=root)]
+    if job.kind == "cube":
+        identity = {**base, "levels": job.p["levels"], "sample_seed": job.seed}
+        return [Experiment(profile, job.name, identity, info, root=root)]
+    attack, goal = attack_for(job)
+    # the baselines' stored experiments predate a separate sample seed: their own seed (the same) names them
+    sample = {} if job.kind == "baseline" else {"sample_seed": job.seed}
+    identity = {**base, **sample, **attack.identity(goal)}
     if job.kind == "de":
-        identity = {**base, "sample_seed": job.seed, **attack_for(job).identity()}
         info = {**info, "incremental": "auto", "threads": torch.get_num_threads()}
-        return [Experiment(profile, job.name, identity, info, root=root)]
+    exps = [Experiment(profile, job.name, identity, info, root=root)]
     if job.kind == "exhaustive":
-        identity = {**base, "levels": p.get("levels", 2), "sample_seed": job.seed}
-        return [Experiment(profile, job.name, identity, info, root=root),
-                Experiment(profile, f"vulnerability-{p.get('levels', 2)}", identity, info, root=root, compress=True)]
-    if job.kind == "baseline":
-        identity = {**base, "budget": p["budget"], "seed": job.seed}
-        return [Experiment(profile, job.name, identity, info, root=root)]
-    identity = {**base, "levels": p["levels"], "sample_seed": job.seed}  # cube
-    return [Experiment(profile, job.name, identity, info, root=root)]
+        exps.append(Experiment(profile, f"vulnerability-{attack.levels}", identity, info, root=root, compress=True))
+    return exps
 
 
 def chunk_size(job: Job) -> int:
@@ -160,26 +181,18 @@ def compute(job: Job, images: list[int], payload=None, device: str = "auto") -> 
         return [pd.DataFrame({"image": images, "label": labels, "pred": probs.argmax(1).numpy(),
                               "prob": probs.max(1).values.numpy(),
                               "true_prob": probs[torch.arange(len(images)), sub.labels].numpy()})]
-    if job.kind == "de":
-        df = attack_for(job, device).run(sub.float(), sub.labels, ids=sub.index).to_pandas()
-        df.insert(0, "model", job.model)
-        return [df]
     if job.kind == "exhaustive":
-        res = exhaustive_search(model, sub.float(), sub.labels, p.get("levels", 2), device=device, ids=sub.index,
-                                progress=False)
+        attack, goal = attack_for(job)
+        res = attack.search(model, sub.float(), sub.labels, goal, ids=sub.index, device=device)
         n, h, w = res.pixel_map.shape
         ys, xs = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
         maps = pd.DataFrame({"image": np.repeat(res.ids.numpy(), h * w), "label": np.repeat(res.labels.numpy(), h * w),
                              "y": np.tile(ys.ravel(), n), "x": np.tile(xs.ravel(), n),
                              "best_other_prob": res.pixel_map.reshape(-1).numpy().round(6)})
-        df = res.to_pandas()
-        df.insert(0, "model", job.model)
-        return [df, maps]
-    if job.kind == "baseline":
-        df = baseline_search(p["method"], model, sub.float(), sub.labels, p["budget"], device=device, seed=job.seed,
-                             ids=sub.index)
-        df.insert(0, "model", job.model)
-        return [df]
+        return [attack.rows(res.to_pandas(), goal).assign(model=job.model), maps]
+    if job.kind in ("de", "baseline"):
+        attack, goal = attack_for(job)
+        return [attack.run(model, sub.float(), sub.labels, goal, ids=sub.index, device=device).assign(model=job.model)]
     from .geometry import colour_cube  # cube: payload maps image -> (label, x, y) of its most vulnerable pixel
 
     rows = []

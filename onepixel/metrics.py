@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .results import Runs
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -120,14 +124,14 @@ def percent(r: dict) -> str:
     return f"{100 * r['rate']:.1f} [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}] (n={r['n']})"
 
 
-def attack_table(runs: dict[str, dict]) -> pd.DataFrame:
+def attack_table(runs: dict[str, Runs]) -> pd.DataFrame:
     """The paper's Table 1 for our runs: ``runs[model]`` holds ``accuracy`` (fraction) and the
     ``untargeted`` and ``targeted`` attack rows (either may be None). Rates as percent strings
     with 95% Wilson intervals and denominators; confidences in percent."""
     out = []
     for name, run in runs.items():
-        row = {"model": name, "accuracy %": round(100 * run["accuracy"], 2)}
-        u, t = run.get("untargeted"), run.get("targeted")
+        row = {"model": name, "accuracy %": round(100 * run.accuracy, 2)}
+        u, t = run.untargeted, run.targeted
         if u is not None and len(u):
             row["non-targeted %"] = percent(rate(u.success))
             row["confidence %"] = round(100 * confidence(u), 2)

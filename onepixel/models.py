@@ -125,7 +125,6 @@ register(Network("alexnet", "imagenet", 224, "torchvision IMAGENET1K_V1", "krizh
 ARCHITECTURES = {n: net.build for n, net in NETWORKS.items() if net.build is not None}
 TRAINED_HERE = tuple(n for n, net in NETWORKS.items() if net.trained_here)
 MODELS = tuple(NETWORKS)
-IMAGENET_MODELS = tuple(n for n, net in NETWORKS.items() if net.dataset == "imagenet")
 
 
 def input_size(name: str) -> int:

@@ -13,43 +13,135 @@ from __future__ import annotations
 import fnmatch
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
 from .attack import PAPER
 from .experiments import Job, size_for
 from .models import MODELS, NETWORKS
+from .storage import REPO
 
-PROFILES = Path(os.environ.get("ONEPIXEL_PROFILES", Path(__file__).resolve().parents[1] / "notebooks" / "profiles"))
+PROFILES = Path(os.environ.get("ONEPIXEL_PROFILES", REPO / "notebooks" / "profiles"))
 COMMON = {"device": "auto", "seed": 0, "recompute": False, "compute": False}
 SAMPLES = {"n_untargeted": 100, "n_targeted": 20}
-CHAPTERS: dict[str, dict[str, Any]] = {
-    "00_summary": {**PAPER, **SAMPLES, "models": ["allconv", "nin", "vgg16", "squeezenet1_0", "efficientnet_lite0"],
-                   "targeted_models": ["allconv", "nin", "vgg16"], "n_untargeted_imagenet": 20,
-                   "few_pixel_settings": [["allconv", 3], ["nin", 5]], "few_n_untargeted": 100, "few_n_targeted": 20,
-                   "random_models": ["allconv", "nin", "vgg16"], "random_budget": 10000, "n_baseline": 100},
-    "01_networks": {"models": [m for m in MODELS if m != "alexnet"], "architectures": ["allconv", "nin", "vgg16"]},
-    "02_attacks": {**PAPER, **SAMPLES, "models": ["allconv", "nin", "vgg16", "squeezenet1_0", "efficientnet_lite0"],
-                   "targeted_models": ["allconv", "nin", "vgg16"], "n_untargeted_imagenet": 20, "pixels": 1,
-                   "depth_models": ["resnet20", "resnet32", "resnet44", "resnet56"], "n_depth": 100,
-                   "early_stop_model": "allconv", "early_stop_images": 100, "bounds_model": "allconv",
-                   "bounds_images": 100},
-    "03_few_pixels": {**PAPER, **SAMPLES, "settings_list": [["allconv", 3], ["nin", 5]]},
-    "04_cost": {**PAPER, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16"], "random_budget": 10000,
-                "n_baseline": 100, "n_exhaustive": 100, "baselines": ["random", "single_pixel"]},
-    "05_class_pairs": {**PAPER, **SAMPLES, "settings_list": [["allconv", 1], ["nin", 1], ["vgg16", 1]],
-                       "n_exhaustive": 100},
-    "06_gallery": {**PAPER, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16", "squeezenet1_0"],
-                   "per_model": 8},
-    "07_geometry": {**PAPER, **SAMPLES, "pixels": 1, "models": ["allconv", "nin", "vgg16"],
-                    "targeted_models": ["allconv", "nin", "vgg16"], "slice_images": 2, "plane_steps": 64,
-                    "n_exhaustive": 100, "n_cube": 50, "cube_levels": 16},
-    "08_performance": {"model": "allconv", "n_images": 8, "maxiter": 10, "peers": True,
-                       "speedup_models": ["allconv", "nin", "vgg16", "resnet20", "squeezenet1_0",
-                                          "efficientnet_lite0"]},
-    "09_reproducibility": {},
-}
+PAPER_MODELS = ["allconv", "nin", "vgg16", "squeezenet1_0", "efficientnet_lite0"]
+CIFAR_MODELS = ["allconv", "nin", "vgg16"]
+CHAPTERS: dict[str, dict[str, Any]] = {}          # chapter (notebook stem) -> its default settings
+CHAPTER_JOBS: dict[str, Callable[[Mapping[str, Any]], list[Job]]] = {}
+
+
+def chapter(name: str, **defaults) -> Callable:
+    """Register a chapter: its default settings, and (decorated) the stored experiments it shows
+    under its settings. A new chapter is its notebook, one decorated function here, and ``_toc.yml``."""
+    def register(jobs: Callable[[Mapping[str, Any]], list[Job]]) -> Callable:
+        CHAPTERS[name], CHAPTER_JOBS[name] = defaults, jobs
+        return jobs
+    return register
+
+
+def _de(s: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: s[k] for k in PAPER if k in s} | {"seed": s["seed"]}
+
+
+def _sized(models: list[str], n, n_imagenet=None) -> list[tuple[str, int]]:
+    pairs = [(m, size_for(n_imagenet if n_imagenet is not None and NETWORKS[m].dataset == "imagenet" else n, m))
+             for m in models]
+    return [(m, k) for m, k in pairs if k]
+
+
+def _untargeted(s, models, n, pixels=1, n_imagenet=None) -> list[Job]:
+    from .study import de_job
+
+    return [de_job(m, k, pixels, **_de(s)) for m, k in _sized(models, n, n_imagenet)]
+
+
+def _targeted(s, models, n, pixels=1) -> list[Job]:
+    from .study import de_job
+
+    return [de_job(m, k, pixels, True, **_de(s)) for m, k in _sized(models, n)]
+
+
+def _baselines(s, models, methods, n, budget) -> list[Job]:
+    return [Job.make("baseline", m, k, seed=s["seed"], method=x, budget=budget) for m, k in _sized(models, n)
+            for x in methods]
+
+
+def _exhaustive(s, models, n) -> list[Job]:
+    return [Job.make("exhaustive", m, k, seed=s["seed"], levels=2) for m, k in _sized(models, n)]
+
+
+@chapter("00_summary", **PAPER, **SAMPLES, models=PAPER_MODELS, targeted_models=CIFAR_MODELS, n_untargeted_imagenet=20,
+         few_pixel_settings=[["allconv", 3], ["nin", 5]], few_n_untargeted=100, few_n_targeted=20,
+         random_models=CIFAR_MODELS, random_budget=10000, n_baseline=100)
+def _summary(s):
+    return (_untargeted(s, s["models"], s["n_untargeted"], 1, s["n_untargeted_imagenet"])
+            + _targeted(s, s["targeted_models"], s["n_targeted"])
+            + [j for m, k in s["few_pixel_settings"]
+               for j in _untargeted(s, [m], s["few_n_untargeted"], k) + _targeted(s, [m], s["few_n_targeted"], k)]
+            + _baselines(s, s["random_models"], ["random"], s["n_baseline"], s["random_budget"]))
+
+
+@chapter("01_networks", models=[m for m in MODELS if m != "alexnet"], architectures=CIFAR_MODELS)
+def _networks(s):
+    return [Job.make("predictions", m) for m in s["models"]]
+
+
+@chapter("02_attacks", **PAPER, **SAMPLES, models=PAPER_MODELS, targeted_models=CIFAR_MODELS, n_untargeted_imagenet=20,
+         pixels=1, depth_models=["resnet20", "resnet32", "resnet44", "resnet56"], n_depth=100,
+         early_stop_model="allconv", early_stop_images=100, bounds_model="allconv", bounds_images=100)
+def _attacks(s):
+    from .study import de_job, early_stop_jobs
+
+    early = list(early_stop_jobs(s["early_stop_model"], s["early_stop_images"], **_de(s)).values()) \
+        if s["early_stop_images"] else []
+    bounds = [de_job(s["bounds_model"], s["bounds_images"], **_de(s), bounds=b) for b in ("clip", "redraw")
+              if s["bounds_images"]]
+    return (_untargeted(s, s["models"], s["n_untargeted"], s["pixels"], s["n_untargeted_imagenet"])
+            + _targeted(s, s["targeted_models"], s["n_targeted"], s["pixels"])
+            + _untargeted(s, s["depth_models"], s["n_depth"]) + early + bounds)
+
+
+@chapter("03_few_pixels", **PAPER, **SAMPLES, settings_list=[["allconv", 3], ["nin", 5]])
+def _few_pixels(s):
+    pairs = sorted({(m, 1) for m, _ in s["settings_list"]} | {tuple(p) for p in s["settings_list"]})
+    return [j for m, k in pairs for j in _untargeted(s, [m], s["n_untargeted"], k) + _targeted(s, [m], s["n_targeted"], k)]
+
+
+@chapter("04_cost", **PAPER, **SAMPLES, pixels=1, models=CIFAR_MODELS, random_budget=10000, n_baseline=100,
+         n_exhaustive=100, baselines=["random", "single_pixel"])
+def _cost(s):
+    return (_untargeted(s, s["models"], s["n_untargeted"], s["pixels"])
+            + _baselines(s, s["models"], s["baselines"], s["n_baseline"], s["random_budget"])
+            + _exhaustive(s, s["models"], s["n_exhaustive"]))
+
+
+@chapter("05_class_pairs", **PAPER, **SAMPLES, settings_list=[["allconv", 1], ["nin", 1], ["vgg16", 1]],
+         n_exhaustive=100)
+def _class_pairs(s):
+    return ([j for m, k in s["settings_list"] for j in _targeted(s, [m], s["n_targeted"], k)]
+            + _exhaustive(s, sorted({m for m, _ in s["settings_list"]}), s["n_exhaustive"]))
+
+
+@chapter("06_gallery", **PAPER, **SAMPLES, pixels=1, models=CIFAR_MODELS + ["squeezenet1_0"], per_model=8)
+def _gallery(s):
+    return (_untargeted(s, s["models"], s["n_untargeted"], s["pixels"])
+            + _targeted(s, s["models"], s["n_targeted"], s["pixels"]))
+
+
+@chapter("07_geometry", **PAPER, **SAMPLES, pixels=1, models=CIFAR_MODELS, targeted_models=CIFAR_MODELS,
+         slice_images=2, plane_steps=64, n_exhaustive=100, n_cube=50, cube_levels=16)
+def _geometry(s):  # the cube search's exhaustive source is planned as its dependency
+    return (_untargeted(s, s["models"], s["n_untargeted"]) + _targeted(s, s["targeted_models"], s["n_targeted"])
+            + _exhaustive(s, s["models"], s["n_exhaustive"])
+            + [Job.make("cube", m, k, seed=s["seed"], levels=s["cube_levels"]) for m, k in _sized(s["models"], s["n_cube"])])
+
+
+# benchmarks (`onepixel bench`, on a quiet machine) and provenance compute nothing in the plan
+chapter("08_performance", model="allconv", n_images=8, maxiter=10, peers=True,
+        speedup_models=["allconv", "nin", "vgg16", "resnet20", "squeezenet1_0", "efficientnet_lite0"])(lambda s: [])
+chapter("09_reproducibility")(lambda s: [])
+
 SIZE_KEYS = {"n_untargeted", "n_targeted", "n_untargeted_imagenet", "few_n_untargeted", "few_n_targeted",
              "random_budget", "n_baseline", "n_exhaustive", "n_depth", "early_stop_images", "n_cube", "per_model",
              "n_images", "slice_images", "bounds_images"}
@@ -112,83 +204,27 @@ def settings(profile: str, chapter: str, overrides: Mapping[str, Any] | None = N
     return {**COMMON, **CHAPTERS[chapter], **common, **(cfg.get(chapter) or {}), **user, "profile": profile}
 
 
-def _de(s: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: s[k] for k in PAPER if k in s} | {"seed": s["seed"]}
-
-
 def chapter_jobs(chapter: str, s: Mapping[str, Any]) -> list[Job]:
     """The stored experiments a chapter shows, under its settings ``s``."""
-    from .study import de_job, early_stop_jobs
-
-    de, seed = _de(s), s.get("seed", 0)
-
-    def sized(models, n, n_imagenet=None):
-        pairs = [(m, size_for(n_imagenet if n_imagenet is not None and NETWORKS[m].dataset == "imagenet" else n, m))
-                 for m in models]
-        return [(m, k) for m, k in pairs if k]
-
-    def untargeted(models, n, pixels=1, n_imagenet=None):
-        return [de_job(m, k, pixels, **de) for m, k in sized(models, n, n_imagenet)]
-
-    def targeted(models, n, pixels=1):
-        return [de_job(m, k, pixels, True, **de) for m, k in sized(models, n)]
-
-    def baseline_jobs(models, methods, n, budget):
-        return [Job.make("baseline", m, k, seed=seed, method=x, budget=budget) for m, k in sized(models, n)
-                for x in methods]
-
-    def exhaustive(models, n):
-        return [Job.make("exhaustive", m, k, seed=seed, levels=2) for m, k in sized(models, n)]
-
-    if chapter == "00_summary":
-        return (untargeted(s["models"], s["n_untargeted"], 1, s["n_untargeted_imagenet"])
-                + targeted(s["targeted_models"], s["n_targeted"])
-                + [j for m, k in s["few_pixel_settings"] for j in untargeted([m], s["few_n_untargeted"], k)
-                   + targeted([m], s["few_n_targeted"], k)]
-                + baseline_jobs(s["random_models"], ["random"], s["n_baseline"], s["random_budget"]))
-    if chapter == "01_networks":
-        return [Job.make("predictions", m) for m in s["models"]]
-    if chapter == "02_attacks":
-        early = list(early_stop_jobs(s["early_stop_model"], s["early_stop_images"], **de).values()) \
-            if s["early_stop_images"] else []
-        paper_rule = [j.fooled_by for j in early[:1]]
-        bounds = [de_job(s["bounds_model"], s["bounds_images"], **de, bounds=b) for b in ("clip", "redraw")
-                  if s["bounds_images"]]
-        return (untargeted(s["models"], s["n_untargeted"], s["pixels"], s["n_untargeted_imagenet"])
-                + targeted(s["targeted_models"], s["n_targeted"], s["pixels"])
-                + untargeted(s["depth_models"], s["n_depth"]) + paper_rule + early + bounds)
-    if chapter in ("03_few_pixels", "05_class_pairs"):
-        pairs = sorted({(m, 1) for m, _ in s["settings_list"]} | {tuple(p) for p in s["settings_list"]})
-        jobs = [] if chapter == "05_class_pairs" else [j for m, k in pairs for j in untargeted([m], s["n_untargeted"], k)]
-        jobs += [j for m, k in (pairs if chapter == "03_few_pixels" else s["settings_list"])
-                 for j in targeted([m], s["n_targeted"], k)]
-        if chapter == "05_class_pairs":
-            jobs += exhaustive(sorted({m for m, _ in s["settings_list"]}), s["n_exhaustive"])
-        return jobs
-    if chapter == "04_cost":
-        return (untargeted(s["models"], s["n_untargeted"], s["pixels"])
-                + baseline_jobs(s["models"], s["baselines"], s["n_baseline"], s["random_budget"])
-                + exhaustive(s["models"], s["n_exhaustive"]))
-    if chapter == "06_gallery":
-        return untargeted(s["models"], s["n_untargeted"], s["pixels"]) + targeted(s["models"], s["n_targeted"], s["pixels"])
-    if chapter == "07_geometry":
-        return (untargeted(s["models"], s["n_untargeted"]) + targeted(s["targeted_models"], s["n_targeted"])
-                + exhaustive(s["models"], {m: max(size_for(s["n_exhaustive"], m), size_for(s["n_cube"], m))
-                                           for m in s["models"]})
-                + [Job.make("cube", m, k, seed=seed, levels=s["cube_levels"]) for m, k in sized(s["models"], s["n_cube"])])
-    return []  # 07 (benchmarks: `onepixel bench`, on a quiet machine) and 08 compute nothing
+    return CHAPTER_JOBS[chapter](s)
 
 
 def jobs(profile: str) -> list[Job]:
-    """Every stored experiment the profile's chapters (all, or those its ``chapters`` list names) need, once each (the largest sample of an
-    experiment covers the smaller ones), predictions first, then in the profile's priority order."""
+    """Every stored experiment the profile's chapters (all, or those its ``chapters`` list names)
+    need, with what they depend on, once each (the largest sample of an experiment covers the
+    smaller ones), predictions first, then in the profile's priority order."""
     cfg = load(profile)
     largest: dict[tuple, Job] = {}
+
+    def add(job: Job) -> None:
+        for dependency in job.depends_on:
+            add(dependency)
+        key = (job.kind, job.model, job.params, job.seed, job.images, job.fooled_by)
+        if key not in largest or (job.n or 0) > (largest[key].n or 0):
+            largest[key] = job
     for chapter in cfg.get("chapters") or CHAPTERS:
         for job in chapter_jobs(chapter, settings(profile, chapter)):
-            key = (job.kind, job.model, job.params, job.seed, job.images, job.fooled_by)
-            if key not in largest or (job.n or 0) > (largest[key].n or 0):
-                largest[key] = job
+            add(job)
     found = list(largest.values())
     predictions = [Job.make("predictions", m) for m in dict.fromkeys(j.model for j in found)]
     found = [j for j in found if j.kind != "predictions"]

@@ -8,6 +8,7 @@ import seaborn as sns
 
 from . import metrics
 from .models import MODELS
+from .results import Runs
 
 
 def style() -> None:
@@ -41,11 +42,11 @@ def table_html(df: pd.DataFrame) -> str:
     return shown.to_html(border=0)
 
 
-def success_bars(runs: dict[str, dict]):
+def success_bars(runs: dict[str, Runs]):
     """Success rates with 95% Wilson intervals per model and attack kind."""
     rows = []
     for name, run in runs.items():
-        for kind, df in (("non-targeted", run.get("untargeted")), ("targeted", run.get("targeted"))):
+        for kind, df in (("non-targeted", run.untargeted), ("targeted", run.targeted)):
             if df is not None and len(df):
                 r = metrics.rate(df.success)
                 rows.append({"model": name, "attack": kind, "rate": 100 * r["rate"],

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import platform
-from pathlib import Path
 
 import pandas as pd
 import torch
 import yaml
 
 from .models import input_size, network, parameter_count
+from .plan import PROFILES
 from .results import cost_path, stored_shards, versions
+from .storage import REPO
 from .study import accuracy, model_and_data, results_root
 
-ROOT = Path(__file__).resolve().parents[1]
 
 def network_table(profile: str, models: list[str]) -> pd.DataFrame:
     rows = []
@@ -74,7 +74,7 @@ def compute_spent(profile: str) -> pd.DataFrame:
 
 def profiles_table() -> pd.DataFrame:
     rows = {}
-    for path in sorted((ROOT / "notebooks" / "profiles").glob("*.yaml")):
+    for path in sorted(PROFILES.glob("*.yaml")):
         cfg = yaml.safe_load(path.read_text()) or {}
         flat = {f"{section}.{k}": v for section, values in cfg.items() if isinstance(values, dict)
                 for k, v in values.items()}
@@ -83,7 +83,7 @@ def profiles_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 def notebook_timings(profile: str) -> pd.DataFrame:
-    path = ROOT / "book" / f"timings-{profile}.json"
+    path = REPO / "book" / f"timings-{profile}.json"
     if not path.exists():
         return pd.DataFrame({"note": [f"no previous build of profile {profile} recorded"]})
     return pd.DataFrame({"seconds": json.loads(path.read_text())})

@@ -7,16 +7,17 @@ import pandas as pd
 
 from . import metrics, paper
 from .study import model_and_data
+from .results import Runs
+from .storage import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
 
-def headline(runs: dict[str, dict]) -> pd.DataFrame:
+def headline(runs: dict[str, Runs]) -> pd.DataFrame:
     """The README's table: one-pixel success per network, ours (95% interval, n) next to the paper's
     Table VIII (original CIFAR-10 test set) or Table IV (ImageNet, AlexNet)."""
     rows = []
     for name, run in runs.items():
         ref = paper.ORIGINAL_TEST_SET.get(name) or paper.KAGGLE_SET.get(paper.PAPER_MODEL.get(name, ""), {})
-        u, t = run.get("untargeted"), run.get("targeted")
+        u, t = run.untargeted, run.targeted
         rows.append({"network": name, "accuracy %": f"{100 * run['accuracy']:.1f}",
                      "non-targeted success %": metrics.percent(metrics.rate(u.success)) if u is not None else "-",
                      "paper": ref.get("untargeted", "-"),
@@ -34,8 +35,8 @@ def replace_block(text: str, name: str, content: str) -> str:
     head, rest = text.split(start, 1)
     return f"{head}{start}\n{content.strip()}\n{end}{rest.split(end, 1)[1]}"
 
-def write_readme(profile: str, readme: Path = ROOT / "README.md",
-                 figure: Path = ROOT / "book" / "_static" / "readme-gallery.png", per_model: int = 2) -> pd.DataFrame:
+def write_readme(profile: str, readme: Path = REPO / "README.md",
+                 figure: Path = REPO / "book" / "_static" / "readme-gallery.png", per_model: int = 2) -> pd.DataFrame:
     """Put the headline table of ``profile``'s one-pixel runs (as chapter 02 runs them) into the
     README between ``<!-- headline -->`` markers, and save a gallery of its most confident
     successful attacks on the CIFAR-10 networks to ``figure``."""
@@ -50,7 +51,7 @@ def write_readme(profile: str, readme: Path = ROOT / "README.md",
                           p["n_untargeted_imagenet"], pixels=p["pixels"], **de_settings(p))
     table = headline(runs)
     plots.style()
-    best = [run["untargeted"][run["untargeted"].success].nlargest(per_model, "adv_prob").assign(model=name)
+    best = [run.untargeted[run.untargeted.success].nlargest(per_model, "adv_prob").assign(model=name)
             for name, run in runs.items() if name in paper.ORIGINAL_TEST_SET]
     best = pd.concat(best, ignore_index=True)
     data = model_and_data("allconv")[1]
@@ -60,7 +61,7 @@ def write_readme(profile: str, readme: Path = ROOT / "README.md",
     figure.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(figure, dpi=110, bbox_inches="tight")
     plt.close(fig)
-    body = (f"{table.to_markdown(index=False)}\n\n![Most confident one-pixel attacks]({figure.relative_to(ROOT)})\n\n"
+    body = (f"{table.to_markdown(index=False)}\n\n![Most confident one-pixel attacks]({figure.relative_to(REPO)})\n\n"
             f"Profile `{profile}`: one pixel, the paper's DE settings; rates with 95% Wilson intervals and "
             f"denominators (targeted: n image-target pairs, the interval on the design-effect sample size, since an image's 9 targets are correlated). Paper values: Table VIII (original CIFAR-10 test set) and Table IV (ImageNet, AlexNet "
             f"for our SqueezeNet stand-in). Regenerate with `onepixel readme --profile {profile}`.")

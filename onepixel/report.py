@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 
 from . import metrics, paper
+from .results import Runs
 
-def few_pixel_table(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
+def few_pixel_table(runs: dict[tuple[str, int], Runs]) -> pd.DataFrame:
     """Table 1 rows per (model, pixels), with the paper's Table V where it reports the pair."""
     table = metrics.attack_table({f"{m}|{k}": r for (m, k), r in runs.items()}).reset_index()
     table[["model", "pixels"]] = table.pop("model").str.split("|", expand=True)
@@ -18,12 +19,12 @@ def few_pixel_table(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
     return table.set_index(["model", "pixels"])
 
 
-def pixel_gain(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
+def pixel_gain(runs: dict[tuple[str, int], Runs]) -> pd.DataFrame:
     """Per (model, k > 1): on the images both the one-pixel and the k-pixel non-targeted runs
     attacked, how many each fooled, and how many only one of them fooled (a paired comparison)."""
     rows = []
     for (name, k), run in runs.items():
-        one, many = runs.get((name, 1), {}).get("untargeted"), run.get("untargeted")
+        one, many = getattr(runs.get((name, 1)), "untargeted", None), run.untargeted
         if k == 1 or one is None or many is None:
             continue
         both = one.set_index("image").success.to_frame("one").join(many.set_index("image").success.rename("many"),
@@ -34,16 +35,16 @@ def pixel_gain(runs: dict[tuple[str, int], dict]) -> pd.DataFrame:
     columns = ["model", "pixels", "images", "fooled with 1 px", "fooled with k px", "only with k px", "only with 1 px"]
     return pd.DataFrame(rows, columns=columns).set_index(["model", "pixels"])
 
-def depth_series(runs: dict[str, dict]) -> pd.DataFrame:
+def depth_series(runs: dict[str, Runs]) -> pd.DataFrame:
     """The ResNet-(6n+2) networks among ``runs`` by depth: clean accuracy, non-targeted success
     (rate and 95% interval, in percent), confidence and mean evaluations."""
     rows = []
     for name, run in runs.items():
-        u = run.get("untargeted")
+        u = run.untargeted
         if not name.startswith("resnet") or u is None or not len(u):
             continue
         r = metrics.rate(u.success)
-        rows.append({"depth": int(name[len("resnet"):]), "model": name, "accuracy %": round(100 * run["accuracy"], 2),
+        rows.append({"depth": int(name[len("resnet"):]), "model": name, "accuracy %": round(100 * run.accuracy, 2),
                      "success %": round(100 * r["rate"], 1), "ci low %": round(100 * r["ci_low"], 1),
                      "ci high %": round(100 * r["ci_high"], 1), "n": len(u),
                      "confidence %": round(100 * metrics.confidence(u), 2) if u.success.any() else None,
@@ -87,11 +88,11 @@ def early_stop_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
                      "evaluations (mean)": round(float(r.evaluations.mean()))})
     return pd.DataFrame(rows).set_index("stop")
 
-def cost_table(runs: dict[str, dict]) -> pd.DataFrame:
+def cost_table(runs: dict[str, Runs]) -> pd.DataFrame:
     """Mean evaluations and distortion of non-targeted attacks, with the paper's Table VI."""
     rows = []
     for name, run in runs.items():
-        u = run["untargeted"]
+        u = run.untargeted
         ok = u[u.success]
         ref = paper.COST.get(paper.PAPER_MODEL.get(name, name), {})
         rows.append({"model": name, "attacks": len(u), "successful": len(ok),

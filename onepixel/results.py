@@ -15,6 +15,7 @@ import json
 import platform
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -22,6 +23,17 @@ import pandas as pd
 import torch
 
 from .storage import atomic_text, atomic_write
+
+@dataclass(frozen=True)
+class Runs:
+    """The stored one-pixel results of one network (or one network and pixel count) as the chapters
+    use them: clean accuracy (fraction) and the non-targeted and targeted DE rows; None where
+    nothing is planned or stored."""
+
+    accuracy: float | None
+    untargeted: pd.DataFrame | None = None
+    targeted: pd.DataFrame | None = None
+
 
 def versions() -> dict:
     import numpy
@@ -60,6 +72,14 @@ class Experiment:
         costs = [json.loads(cost_path(p).read_text()) for p in self.shards() if cost_path(p).exists()]
         return {"shards": len(costs), "wall_seconds": sum(c["wall_seconds"] for c in costs),
                 "cpu_seconds": sum(c["cpu_seconds"] for c in costs)}
+
+    def cpu_seconds_per_image(self, rows: pd.DataFrame | None = None, cost: dict | None = None) -> float | None:
+        """Mean CPU seconds per stored image (None before the first costed shard); pass ``rows`` and
+        ``cost`` when already read."""
+        rows = self.load() if rows is None else rows
+        cost = self.cost() if cost is None else cost
+        n = rows.image.nunique() if len(rows) else 0
+        return cost["cpu_seconds"] / n if n and cost["shards"] else None
 
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

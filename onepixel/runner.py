@@ -37,7 +37,7 @@ def status(profile: str) -> pd.DataFrame:
         seen.add(exp.dir)
         images = study.job_images(profile, job, compute=False)
         stored = set(stored_rows.image.tolist()) if len(stored_rows) else set()
-        per_image = cost["cpu_seconds"] / len(stored) if stored and cost["shards"] else None
+        per_image = exp.cpu_seconds_per_image(stored_rows, cost)
         planned = len(images) if images is not None else None
         left = len([i for i in images if i not in stored]) if images is not None else None
         rows.append({"experiment": job.label(), "planned": planned, "stored": len(stored & set(images or [])),

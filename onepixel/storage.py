@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 from typing import Callable
 
+# The checkout this package runs from: its notebooks, book and README.
+REPO = Path(__file__).resolve().parents[1]
+
 
 def atomic_write(path: Path | str, write: Callable[[Path], object]) -> Path:
     """``write(tmp)`` to a temporary file beside ``path``, then move it over ``path`` in one step."""

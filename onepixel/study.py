@@ -20,8 +20,8 @@ from . import metrics
 from .attack import PAPER
 from .evaluator import resolve_device
 from .experiments import Job, chunk_size, experiments, model_and_data, size_for, store, timed_compute
-from .models import IMAGENET_MODELS, input_size, load_pretrained
-from .results import Experiment
+from .models import input_size, load_pretrained, network
+from .results import Experiment, Runs
 
 __all__ = ["model_and_data"]
 
@@ -32,28 +32,20 @@ def results_root() -> Path:
 
 
 def job_images(profile: str, job: Job, compute: bool = True) -> list[int] | None:
-    """The images a job covers, sorted; None while they cannot be known without computing (its
-    source job, or the clean predictions that define the sample, are not all stored) and ``compute``
-    is False."""
+    """The images a job covers, sorted; None while they cannot be known without computing (the jobs
+    it depends on, :attr:`Job.depends_on`, are not all stored) and ``compute`` is False."""
     if job.kind == "predictions":
         return list(range(len(model_and_data(job.model)[1])))
     if job.images is not None:
         return sorted(job.images)
-    if job.fooled_by is not None:
-        if missing_images(profile, job.fooled_by, compute=False) != []:
+    for dependency in job.depends_on:
+        if missing_images(profile, dependency, compute=False) != []:
             if not compute:
                 return None
-            run_job(profile, job.fooled_by, quiet=True)
+            run_job(profile, dependency, quiet=True)
+    if job.fooled_by is not None:
         source = run_job(profile, job.fooled_by, compute=False, quiet=True)
         return sorted(source.image[source.success].unique().tolist())
-    if not compute and missing_images(profile, Job.make("predictions", job.model)):
-        return None
-    if job.kind == "cube":  # it searches around the exhaustive search's most vulnerable pixel
-        source = Job.make("exhaustive", job.model, job.n, seed=job.seed, levels=2)
-        if missing_images(profile, source, compute=False) != []:
-            if not compute:
-                return None
-            run_job(profile, source, quiet=True)
     return correct_sample(profile, job.model, job.n, job.seed)
 
 
@@ -101,7 +93,7 @@ def run_job(profile: str, job: Job, device: str = "auto", compute: bool = True, 
         if not quiet:
             print(f"{job.label()}: {len(images) - len(missing)} stored of {len(images)} planned")
     elif missing:
-        per_image = cost_per_image(exps[0])
+        per_image = exps[0].cpu_seconds_per_image()
         estimate = f", about {len(missing) * per_image / 3600:.2g} CPU hours" if per_image else ""
         if not quiet:
             print(f"{job.label()}: computing {len(missing)} missing images{estimate}")
@@ -115,14 +107,6 @@ def run_job(profile: str, job: Job, device: str = "auto", compute: bool = True, 
         return rows
     rows = rows.drop_duplicates(subset=[c for c in ("image", "target", "method") if c in rows])
     return rows[rows.image.isin(images)].reset_index(drop=True)
-
-
-def cost_per_image(exp: Experiment) -> float | None:
-    """Mean CPU seconds per stored image of an experiment (None when nothing is stored)."""
-    cost = exp.cost()
-    rows = exp.load()
-    n = rows.image.nunique() if len(rows) else 0
-    return cost["cpu_seconds"] / n if n and cost["shards"] else None
 
 
 def predictions(profile: str, name: str, device: str = "auto", compute: bool = True) -> pd.DataFrame:
@@ -230,20 +214,20 @@ def de_settings(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def one_pixel_runs(profile: str, models: list[str], n_untargeted: int, n_targeted: int,
                    targeted_models: list[str] | None = None, n_untargeted_imagenet: int | None = None,
-                   **settings) -> dict[str, dict]:
+                   **settings) -> dict[str, Runs]:
     """Per model: clean accuracy and the non-targeted and targeted attack rows. ImageNet networks
     attack ``n_untargeted_imagenet`` images when given (a failed attack costs them 6-20x more)."""
     targeted_models = models if targeted_models is None else targeted_models
     runs = {}
     for name in models:
-        n = n_untargeted_imagenet if n_untargeted_imagenet is not None and name in IMAGENET_MODELS else n_untargeted
+        n = n_untargeted_imagenet if n_untargeted_imagenet is not None and network(name).dataset == "imagenet" else n_untargeted
         n = size_for(n, name)
         nt = size_for(n_targeted, name) if name in targeted_models else 0
         untargeted = attacks(profile, name, n, **settings) if n else None
         targeted = attacks(profile, name, nt, targeted=True, **settings) if nt else None
-        runs[name] = {"accuracy": accuracy(profile, name)["accuracy"],  # None: nothing planned or stored
-                      "untargeted": untargeted if untargeted is not None and len(untargeted) else None,
-                      "targeted": targeted if targeted is not None and len(targeted) else None}
+        runs[name] = Runs(accuracy(profile, name)["accuracy"],  # None: nothing planned or stored
+                          untargeted if untargeted is not None and len(untargeted) else None,
+                          targeted if targeted is not None and len(targeted) else None)
     return runs
 
 
@@ -333,14 +317,14 @@ def cube_vs_corners(profile: str, name: str, n_images: int, levels: int = 16, se
     return run_job(profile, Job.make("cube", name, n_images, seed=seed, levels=levels), device, compute, recompute)
 
 
-def budget_curves(profile: str, models: list[str], runs: dict[str, dict], random_budget: int, n_baseline: int,
+def budget_curves(profile: str, models: list[str], runs: dict[str, Runs], random_budget: int, n_baseline: int,
                   n_exhaustive: int, seed: int, device: str, recompute: bool, compute: bool = True,
                   baselines: tuple[str, ...] = ("random", "single_pixel")) -> dict[str, tuple[dict, dict]]:
     """Per model: success-rate curves against evaluations (DE to its largest count, each baseline
     only up to its own budget) and the exhaustive search as a fixed-cost point."""
     out = {}
     for name in models:
-        de = runs[name]["untargeted"]
+        de = runs[name].untargeted
         budgets = np.unique(np.geomspace(1, max(de.evaluations.max(), random_budget), 60).round())
         curves = {f"DE (n={len(de)})": (budgets, metrics.success_by_budget(de.first_success_evaluations, budgets))}
         for method in baselines:

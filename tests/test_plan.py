@@ -1,0 +1,52 @@
+"""The plan: chapters registered with their defaults and jobs; jobs carry what they depend on."""
+import pytest
+
+from onepixel import plan
+from onepixel.experiments import Job
+
+
+@pytest.fixture
+def profiles(tmp_path, monkeypatch):
+    monkeypatch.setattr(plan, "PROFILES", tmp_path)
+    monkeypatch.setattr(plan, "CHAPTERS", dict(plan.CHAPTERS))
+    monkeypatch.setattr(plan, "CHAPTER_JOBS", dict(plan.CHAPTER_JOBS))
+    return tmp_path
+
+
+def test_every_chapter_notebook_is_registered_with_its_jobs():
+    from onepixel.storage import REPO
+
+    notebooks = sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
+    assert sorted(plan.CHAPTERS) == notebooks == sorted(plan.CHAPTER_JOBS)
+
+
+def test_a_registered_chapter_is_planned_and_its_settings_checked(profiles):
+    @plan.chapter("10_new", models=["allconv"], n_untargeted=5, maxiter=7)
+    def _new(s):
+        return [Job.make("de", m, s["n_untargeted"], maxiter=s["maxiter"]) for m in s["models"]]
+
+    (profiles / "p.yaml").write_text("chapters: [10_new]\n10_new: {n_untargeted: 3}\n")
+    labels = [job.label() for job in plan.jobs("p")]
+    assert labels == ["predictions allconv", "de-1px-untargeted allconv [maxiter 7] (3)"]
+    (profiles / "bad.yaml").write_text("10_new: {n_targeted: 3}\n")
+    with pytest.raises(ValueError, match="chapter 10_new has no setting 'n_targeted'"):
+        plan.load("bad")
+
+
+def test_jobs_name_what_they_depend_on():
+    cube = Job.make("cube", "nin", 4, seed=2, levels=16)
+    assert cube.depends_on == (Job.make("predictions", "nin"), Job.make("exhaustive", "nin", 4, seed=2, levels=2))
+    source = Job.make("de", "allconv", 10, true_threshold=0.05)
+    early = Job.make("de", "allconv", fooled_by=source, stop_on_flip=True)
+    assert early.depends_on == (source,) and source.depends_on == (Job.make("predictions", "allconv"),)
+    assert Job.make("de", "allconv", images=[3, 1]).depends_on == ()
+
+
+def test_a_dependency_no_chapter_lists_is_planned_before_its_job(profiles):
+    @plan.chapter("10_cube", n_cube=3)
+    def _cube(s):
+        return [Job.make("cube", "allconv", s["n_cube"], levels=4)]
+
+    (profiles / "p.yaml").write_text("chapters: [10_cube]\n")
+    assert [job.label() for job in plan.jobs("p")] == ["predictions allconv", "exhaustive-2 allconv (3)",
+                                                        "cube-4 allconv (3)"]
