@@ -1,7 +1,9 @@
 """Datasets: the official CIFAR-10 (verified bit-exact) and ImageNet validation images.
 
 Images are returned as uint8 tensors N x 3 x H x W; models take float [0, 1] and normalise
-themselves (see :mod:`onepixel.models`).
+themselves (see :mod:`onepixel.models`). About 310 lines: each source format (torchvision's
+pickled batches, ImageFolder trees, the ImageNet sample folder) needs its own reader and checks,
+and they share the cache and the error that says where data was looked for.
 """
 from __future__ import annotations
 

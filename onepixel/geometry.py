@@ -39,6 +39,31 @@ def line_slice(model: nn.Module, image: torch.Tensor, x: int, y: int, channel: s
     return df
 
 
+def pixel_lines(model: nn.Module, image: torch.Tensor, x: int, y: int, device: str = "auto") -> dict[str, pd.DataFrame]:
+    """:func:`line_slice` along every channel of pixel (x, y) and along the grey axis."""
+    return {channel: line_slice(model, image, x, y, channel, device=device) for channel in ("r", "g", "b", "grey")}
+
+
+def attack_lines(model: nn.Module, data, rows: pd.DataFrame, n_images: int, rng: np.random.Generator,
+                 device: str = "auto") -> tuple[dict, dict, dict]:
+    """:func:`pixel_lines` through the pixel of the ``n_images`` most confident successful attacks
+    of ``rows`` (on ``data``, a whole test set) and through a random pixel of each image, keyed by a readable title:
+    the lines, each title's true class, and the clean and the attack's values per channel (the
+    arguments of :func:`onepixel.plots.line_slices`)."""
+    lines, labels, marks = {}, {}, {}
+    for r in rows[rows.success].nlargest(n_images, "adv_prob").itertuples():
+        image = data.images[int(r.image)].float() / 255  # a whole test set: an image's id is its position
+        h, w = image.shape[1:]
+        for where, (x, y) in (("DE pixel", (int(r.x), int(r.y))),
+                              ("random pixel", (int(rng.integers(0, w)), int(rng.integers(0, h))))):
+            key = f"image {r.image} ({data.classes[r.label]}), {where} ({x}, {y})"
+            lines[key], labels[key] = pixel_lines(model, image, x, y, device), int(r.label)
+            clean = _pixel(image, x, y).tolist()
+            marks[key] = {ch: {"clean": clean[i], **({"attack": int((r.r, r.g, r.b)[i])} if where == "DE pixel" else {})}
+                          for i, ch in enumerate("rgb")}
+    return lines, labels, marks
+
+
 def crossings(slice_df: pd.DataFrame, column: str = "value") -> pd.DataFrame:
     """Where the predicted class changes along a line: the two values around each change."""
     pred = slice_df.pred.to_numpy()

@@ -5,7 +5,7 @@ section per chapter (by notebook stem) that overrides them (and optionally ``cha
 chapters whose experiments it plans); :data:`CHAPTERS` holds each chapter's
 defaults (the paper's settings), so a key a chapter does not use is an error. A notebook calls
 :func:`settings` with the values its user set; ``onepixel run`` computes :func:`jobs`, in the order
-of the profile's ``priority`` list (glob patterns over :meth:`Job.label`, first match wins).
+of the profile's ``priority`` list (patterns over :meth:`Job.label` with ``*`` and ``?`` as wildcards, first match wins).
 Profiles are read from ``$ONEPIXEL_PROFILES`` when set.
 """
 from __future__ import annotations
@@ -123,10 +123,11 @@ def _class_pairs(s):
             + _exhaustive(s, sorted({m for m, _ in s["settings_list"]}), s["n_exhaustive"]))
 
 
-@chapter("06_gallery", **PAPER, **SAMPLES, pixels=1, models=CIFAR_MODELS + ["squeezenet1_0"], per_model=8)
+@chapter("06_gallery", **PAPER, **SAMPLES, pixels=1, models=CIFAR_MODELS + ["squeezenet1_0"],
+         targeted_models=CIFAR_MODELS, n_untargeted_imagenet=20, per_model=8)
 def _gallery(s):
-    return (_untargeted(s, s["models"], s["n_untargeted"], s["pixels"])
-            + _targeted(s, s["models"], s["n_targeted"], s["pixels"]))
+    return (_untargeted(s, s["models"], s["n_untargeted"], s["pixels"], s["n_untargeted_imagenet"])
+            + _targeted(s, s["targeted_models"], s["n_targeted"], s["pixels"]))
 
 
 @chapter("07_geometry", **PAPER, **SAMPLES, pixels=1, models=CIFAR_MODELS, targeted_models=CIFAR_MODELS,
@@ -209,6 +210,12 @@ def chapter_jobs(chapter: str, s: Mapping[str, Any]) -> list[Job]:
     return CHAPTER_JOBS[chapter](s)
 
 
+def matches(label: str, pattern: str) -> bool:
+    """Whether an experiment label matches a priority pattern: ``*`` and ``?`` are wildcards,
+    everything else (the brackets of ``[bounds redraw]`` included) is literal."""
+    return fnmatch.fnmatchcase(label, pattern.replace("[", "[[]"))
+
+
 def jobs(profile: str) -> list[Job]:
     """Every stored experiment the profile's chapters (all, or those its ``chapters`` list names)
     need, with what they depend on, once each (the largest sample of an experiment covers the
@@ -231,5 +238,5 @@ def jobs(profile: str) -> list[Job]:
     patterns = cfg.get("priority") or []
 
     def rank(job: Job) -> int:
-        return next((i for i, p in enumerate(patterns) if fnmatch.fnmatch(job.label(), p)), len(patterns))
+        return next((i for i, p in enumerate(patterns) if matches(job.label(), p)), len(patterns))
     return predictions + sorted(found, key=rank)

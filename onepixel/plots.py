@@ -1,4 +1,8 @@
-"""Figures for the book, in one seaborn style."""
+"""Figures for the book, in one seaborn style.
+
+Every figure of the book is here (about 350 lines), so that all share one style, one palette per
+network and one way of writing class names: read it as a catalogue, one short function per figure.
+"""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -133,6 +137,27 @@ def targets_reached(counts: dict[str, pd.Series]):
     return fig
 
 
+def classes_reached(counts: dict[str, pd.Series], paper_means: dict[str, float], classes: int = 10):
+    """One panel per network: the share of images by the number of other classes they can be made
+    to reach (``counts[name]``, one value per image), with the mean over all images (solid) and the
+    paper's (dashed) marked."""
+    fig, axes = plt.subplots(1, len(counts), figsize=(3.3 * len(counts) + 0.4, 3.2), sharey=True, squeeze=False)
+    colours = network_colours()
+    for ax, (name, reached) in zip(axes[0], counts.items()):
+        share = reached.value_counts(normalize=True).reindex(range(classes), fill_value=0) * 100
+        ax.bar(share.index, share.values, color=colours.get(name, "grey"), width=0.8)
+        ax.axvline(reached.mean(), color="black", lw=1.5, label=f"ours: {reached.mean():.2f}")
+        if name in paper_means:
+            ax.axvline(paper_means[name], color="black", lw=1.5, ls="--", label=f"paper: {paper_means[name]}")
+        ax.set_title(f"{name} (n={len(reached)} images)", fontsize=10)
+        ax.set_xlabel("other classes reached")
+        ax.set_xticks(range(classes))
+        ax.legend(fontsize=8, title="mean per image", title_fontsize=8)
+    axes[0, 0].set_ylabel("images (%)")
+    fig.tight_layout()
+    return fig
+
+
 def success_curves(per_model: dict[str, tuple[dict, dict]]):
     """Success rate (%) against evaluations spent per image (log scale), one panel per network on
     one y scale: a line per search (each to its own budget) and a star per fixed-cost method.
@@ -151,6 +176,11 @@ def success_curves(per_model: dict[str, tuple[dict, dict]]):
     axes[0, 0].set_ylabel("success rate (%)")
     fig.tight_layout()
     return fig
+
+
+def short(name: str) -> str:
+    """A class name's first synonym ("tench" of "tench, Tinca tinca"), for titles."""
+    return name.split(",")[0]
 
 
 def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = "", zoom: int = 4):
@@ -181,10 +211,10 @@ def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = ""
         top, mid, low = (axes[3 * (k // columns) + i, k % columns] for i in range(3))
         top.imshow(img, interpolation="nearest")
         clean = f" ({100 * r.clean_prob:.0f}%)" if "clean_prob" in r and pd.notna(r.clean_prob) else ""
-        top.set_title(f"{classes[int(r.label)]}{clean}", fontsize=9)
+        top.set_title(f"{short(classes[int(r.label)])}{clean}", fontsize=9)
         mid.imshow(adv, interpolation="nearest")
         goal = "" if r.get("target", -1) in (-1, None) or pd.isna(r.get("target", -1)) else " (target)"
-        mid.set_title(f"→ {classes[int(r.adv_class)]}{goal} ({100 * r.adv_prob:.0f}%)", fontsize=9)
+        mid.set_title(f"→ {short(classes[int(r.adv_class)])}{goal} ({100 * r.adv_prob:.0f}%)", fontsize=9)
         radius = max(1.5, img.shape[0] / 20)
         for x, y, *_ in pixels:
             mid.add_patch(plt.Circle((x, y), radius, fill=False, color="yellow", lw=1.5))
@@ -200,25 +230,46 @@ def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = ""
     return fig
 
 
-def line_slices(slices: dict[str, pd.DataFrame], classes, label: int, title: str = ""):
-    """Class probabilities along each line (one panel per channel), the true class in bold,
-    prediction changes marked by dotted lines."""
+def line_slices(rows: dict[str, dict[str, pd.DataFrame]], classes, labels: dict[str, int], title: str = "",
+                marks: dict[str, dict[str, dict[str, int]]] | None = None):
+    """Small multiples of :func:`onepixel.geometry.pixel_lines`: one row per line set (``rows``:
+    row title -> channel -> slice), one column per channel; class probabilities along each line,
+    the true class (``labels[row]``) in bold, prediction changes as dotted lines, one legend.
+    ``marks[row][channel]`` may give the "clean" and the "attack" value, drawn as vertical lines."""
     from .geometry import crossings
 
-    fig, axes = plt.subplots(1, len(slices), figsize=(3.2 * len(slices), 2.8), sharey=True, squeeze=False)
-    for ax, (channel, df) in zip(axes[0], slices.items()):
-        for c, name in enumerate(classes):
-            if df[f"p{c}"].max() > 0.05 or c == label:
-                ax.plot(df.value, df[f"p{c}"], lw=2.5 if c == label else 1.2, label=name)
-        for v in crossings(df).to_value:
-            ax.axvline(v, ls=":", color="grey")
-        ax.set_title(channel, fontsize=9)
-        ax.set_xlabel("value (0..255)")
-    axes[0, 0].set_ylabel("probability")
-    axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    channels = list(next(iter(rows.values())))
+    fig, axes = plt.subplots(len(rows), len(channels), figsize=(2.9 * len(channels) + 2.0, 2.3 * len(rows) + 0.6),
+                             sharex=True, sharey=True, squeeze=False)
+    palette = sns.color_palette("tab10", len(classes))
+    shown = set()
+    for r, (row_title, lines) in enumerate(rows.items()):
+        for c, channel in enumerate(channels):
+            ax, df = axes[r, c], lines[channel]
+            for k, name in enumerate(classes):
+                if df[f"p{k}"].max() > 0.05 or k == labels[row_title]:
+                    ax.plot(df.value, df[f"p{k}"], color=palette[k], lw=2.6 if k == labels[row_title] else 1.3)
+                    shown.add(k)
+            for v in crossings(df).to_value:
+                ax.axvline(v, ls=":", color="grey")
+            for what, v in ((marks or {}).get(row_title, {}).get(channel) or {}).items():
+                ax.axvline(v, color="black" if what == "clean" else "crimson", lw=1.2, ls="-" if what == "clean" else "--")
+            if r == 0:
+                ax.set_title({"grey": "all three (grey axis)"}.get(channel, f"{channel} channel"), fontsize=10)
+            if r == len(rows) - 1:
+                ax.set_xlabel("value (0..255)", fontsize=9)
+        axes[r, 0].set_ylabel(row_title.replace(", ", ",\n", 1), fontsize=9)
+    handles = [plt.Line2D([], [], color=palette[k], lw=2) for k in sorted(shown)]
+    names = [short(classes[k]) for k in sorted(shown)]
+    if marks:
+        handles += [plt.Line2D([], [], color="black", lw=1.2), plt.Line2D([], [], color="crimson", lw=1.2, ls="--")]
+        names += ["clean value", "DE's value"]
+    handles.append(plt.Line2D([], [], color="grey", ls=":"))
+    names.append("prediction changes")
+    fig.legend(handles, names, loc="center right", fontsize=9, frameon=False)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1 - 1.9 / fig.get_figwidth(), 1))
     return fig
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 
 from . import metrics, paper
-from .study import model_and_data
 from .results import Runs
 from .storage import REPO
+from .study import model_and_data
 
 
 def headline(runs: dict[str, Runs]) -> pd.DataFrame:
@@ -18,14 +18,16 @@ def headline(runs: dict[str, Runs]) -> pd.DataFrame:
     for name, run in runs.items():
         ref = paper.ORIGINAL_TEST_SET.get(name) or paper.KAGGLE_SET.get(paper.PAPER_MODEL.get(name, ""), {})
         u, t = run.untargeted, run.targeted
-        rows.append({"network": name, "accuracy %": f"{100 * run['accuracy']:.1f}",
-                     "non-targeted success %": metrics.percent(metrics.rate(u.success)) if u is not None else "-",
-                     "paper": ref.get("untargeted", "-"),
-                     "targeted success %": metrics.percent(metrics.targeted_rate(t)) if t is not None else "-",
-                     "paper ": ref.get("targeted") or "-",
-                     "confidence %": f"{100 * metrics.confidence(u):.1f}" if u is not None and u.success.any() else "-",
-                     "paper  ": ref.get("confidence", "-")})
+        rows.append({"network": name, "accuracy %": f"{100 * run.accuracy:.1f}",
+                     "non-targeted % (ours)": metrics.percent(metrics.rate(u.success)) if u is not None else "-",
+                     "non-targeted % (paper)": ref.get("untargeted", "-"),
+                     "targeted % (ours)": metrics.percent(metrics.targeted_rate(t)) if t is not None else "-",
+                     "targeted % (paper)": ref.get("targeted") or "-",
+                     "confidence % (ours)": f"{100 * metrics.confidence(u):.1f}" if u is not None and u.success.any()
+                     else "-",
+                     "confidence % (paper)": ref.get("confidence", "-")})
     return pd.DataFrame(rows)
+
 
 def replace_block(text: str, name: str, content: str) -> str:
     """Replace what lies between ``<!-- name -->`` and ``<!-- /name -->`` in ``text``."""
@@ -34,6 +36,7 @@ def replace_block(text: str, name: str, content: str) -> str:
         raise ValueError(f"markers {start} ... {end} not found")
     head, rest = text.split(start, 1)
     return f"{head}{start}\n{content.strip()}\n{end}{rest.split(end, 1)[1]}"
+
 
 def write_readme(profile: str, readme: Path = REPO / "README.md",
                  figure: Path = REPO / "book" / "_static" / "readme-gallery.png", per_model: int = 2) -> pd.DataFrame:

@@ -220,3 +220,19 @@ def test_the_readme_papermill_commands(tmp_path):
                      env={"ONEPIXEL_DATA": str(SHARED), "ONEPIXEL_RESULTS": str(cpu)})
     assert sorted(p.relative_to(cpu) for p in cpu.rglob("*")) == before, "rendering the cpu profile computed"
     assert "stored of" in text and "planned" in text, "an incomplete plan says how much is stored"
+
+
+def test_progress_lines_of_a_growing_sample_become_one_box(tmp_path, monkeypatch):
+    from onepixel import book, plan, study
+
+    monkeypatch.setattr(plan, "PROFILES", tmp_path)
+    (tmp_path / "p.yaml").write_text("05_class_pairs: {settings_list: [[allconv, 1]], n_targeted: 10, n_exhaustive: 4}\n")
+    monkeypatch.setattr(study, "job_images", lambda profile, job, compute=True: list(range(job.n)))
+    monkeypatch.setattr(study, "stored_images", lambda profile, job: {0, 1, 2} if job.kind == "de" else {0, 1, 2, 3})
+    box = book.sample_box("p", "05_class_pairs")
+    assert "- de-1px-targeted allconv: 3 of 10 images stored" in box and "exhaustive" not in box
+    cell = {"outputs": [{"output_type": "stream", "name": "stdout",
+                         "text": "de-1px-targeted allconv (10): 3 stored of 10 planned\nkept line\n"},
+                        {"output_type": "stream", "name": "stdout", "text": "x (fooled by the paper rule): 2 stored of 5 planned\n"}]}
+    book.drop_progress_lines(cell)
+    assert cell["outputs"] == [{"output_type": "stream", "name": "stdout", "text": "kept line\n"}]

@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 
 from onepixel.metrics import confidence, derived_untargeted, rate, success_matrix, targets_reached, wilson_interval
+from onepixel.results import Runs
 
 
 def test_wilson_interval_known_values():
@@ -34,8 +35,8 @@ def test_paper_summary_puts_ours_next_to_the_paper():
 
     untargeted = ROWS.assign(target=-1).drop_duplicates("image")  # 3 images: successes T, F, F
     random = pd.DataFrame({"success": [True, True, False], "evaluations": [50, 500, 10_000]})
-    table = paper_summary({"allconv": {"accuracy": 0.9, "untargeted": untargeted, "targeted": ROWS}},
-                          {("allconv", 3): {"targeted": ROWS, "untargeted": None}}, {"allconv": random})
+    table = paper_summary({"allconv": Runs(0.9, untargeted, ROWS)},
+                          {("allconv", 3): Runs(None, None, ROWS)}, {"allconv": random})
     row = table.loc[("VIII", "allconv", "targeted success % (clustered CI)")]
     assert row.ours == 50.0 and row.n == 6 and row.paper == paper.ORIGINAL_TEST_SET["allconv"]["targeted"]
     assert row["ours - paper"] == round(50.0 - row.paper, 2)
@@ -46,7 +47,7 @@ def test_paper_summary_puts_ours_next_to_the_paper():
     assert table.loc[("VI", "allconv", "evaluations (successful)")].ours == 10.0
     assert table.loc[("V", "allconv, 3 px", "targeted success % (clustered CI)")].paper == paper.FEW_PIXELS[("allconv", 3)]["targeted"]
     assert table.loc[("VII", "allconv", "random search, 100 tries: success %")].ours == round(100 / 3, 2)
-    assert table.loc[("reached", "allconv", "classes reached per image")].ours == 1.0
+    assert table.loc[("text", "allconv", "classes reached per image")].ours == 1.0
     assert not row["paper inside our CI"]
     assert table.loc[("VIII", "allconv", "confidence %")]["paper inside our CI"] is None
 
@@ -63,9 +64,9 @@ def test_headline_table_and_readme_block():
     from onepixel.readme import headline, replace_block
 
     untargeted = ROWS.assign(target=-1).drop_duplicates("image")
-    table = headline({"nin": {"accuracy": 0.9, "untargeted": untargeted, "targeted": ROWS}})
-    assert table.loc[0, "non-targeted success %"].startswith("33.3 [") and table.loc[0, "paper"] == 35.20
-    assert table.loc[0, "targeted success %"].endswith("(n=6)") and table.loc[0, "paper "] == 4.78
+    table = headline({"nin": Runs(0.9, untargeted, ROWS)})
+    assert table.loc[0, "non-targeted % (ours)"].startswith("33.3 [") and table.loc[0, "non-targeted % (paper)"] == 35.20
+    assert table.loc[0, "targeted % (ours)"].endswith("(n=6)") and table.loc[0, "targeted % (paper)"] == 4.78
     text = "a\n<!-- headline -->\nold\n<!-- /headline -->\nb"
     assert replace_block(text, "headline", "new") == "a\n<!-- headline -->\nnew\n<!-- /headline -->\nb"
     with pytest.raises(ValueError, match="markers"):
@@ -102,7 +103,7 @@ def test_pixel_gain_pairs_images_across_pixel_counts():
     from onepixel.report import pixel_gain
 
     def run(images, successes):
-        return {"untargeted": pd.DataFrame({"image": images, "success": successes})}
+        return Runs(None, pd.DataFrame({"image": images, "success": successes}))
     table = pixel_gain({("nin", 1): run([1, 2, 3, 4], [True, False, False, True]),
                         ("nin", 5): run([1, 2, 3, 9], [False, True, True, True]),
                         ("vgg16", 3): run([1], [True])})  # no one-pixel run: no row
@@ -116,8 +117,7 @@ def test_depth_series_orders_resnets_by_depth_and_skips_others():
     from onepixel.report import depth_series
 
     def run(successes):
-        return {"accuracy": 0.9, "untargeted": pd.DataFrame({"success": successes, "adv_prob": 0.6,
-                                                             "evaluations": 40_400})}
+        return Runs(0.9, pd.DataFrame({"success": successes, "adv_prob": 0.6, "evaluations": 40_400}))
     table = depth_series({"resnet56": run([True, False]), "allconv": run([True]), "resnet20": run([False] * 4)})
     assert table.index.tolist() == [20, 56]
     assert table.loc[56, "success %"] == 50.0 and table.loc[20, "success %"] == 0.0

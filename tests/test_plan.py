@@ -50,3 +50,15 @@ def test_a_dependency_no_chapter_lists_is_planned_before_its_job(profiles):
     (profiles / "p.yaml").write_text("chapters: [10_cube]\n")
     assert [job.label() for job in plan.jobs("p")] == ["predictions allconv", "exhaustive-2 allconv (3)",
                                                         "cube-4 allconv (3)"]
+
+
+def test_priority_patterns_take_brackets_literally():
+    assert plan.matches("de-1px-untargeted allconv [bounds redraw] (100)", "de-1px-untargeted allconv [bounds redraw] *")
+    assert not plan.matches("de-1px-untargeted allconv (500)", "de-1px-untargeted allconv [bounds redraw] *")
+    assert plan.matches("de-3px-untargeted nin (32)", "de-?px-untargeted *")
+
+
+def test_the_cpu_plan_computes_the_bounds_ablation_right_after_the_exhaustive_search():
+    labels = [job.label() for job in plan.jobs("cpu") if job.kind != "predictions"]
+    first = [label for label in labels if not label.startswith("exhaustive")][0]
+    assert first == "de-1px-untargeted allconv [bounds redraw] (100)"

@@ -1,0 +1,27 @@
+import pandas as pd
+import pytest
+
+from onepixel import captions
+
+
+def test_a_table_is_a_numbered_myst_table_with_readable_cells():
+    frame = pd.DataFrame({"model": ["allconv", "nin|x"], "n": [24.0, float("nan")], "rate %": [22.4, 28.25],
+                          "inside": [True, False]})
+    md = captions.table(frame, "Success   rates\n(95% interval).", "tab-rates")._repr_markdown_().splitlines()
+    assert md[:3] == [":::{table} Success rates (95% interval).", ":name: tab-rates", ""]
+    assert md[3] == "| model | n | rate % | inside |" and md[-1] == ":::"
+    assert md[5] == "| allconv | 24 | 22.40 | yes |", "integers as integers, one number of decimals per column"
+    assert md[6] == "| nin\\|x | – | 28.25 | no |", "missing values as a dash, pipes escaped"
+
+
+def test_the_index_is_kept_as_a_column_and_html_is_escaped():
+    frame = pd.DataFrame({"v": [1, 2]}, index=pd.Index(["<a>", "b"], name="class"))
+    table = captions.table(frame, "Caption & more", "tab-x")
+    assert list(table.frame.columns) == ["class", "v"]
+    html = table._repr_html_()
+    assert "<caption>Caption &amp; more</caption>" in html and "&lt;a&gt;" in html
+
+
+def test_table_names_must_read_as_tables():
+    with pytest.raises(ValueError, match="start with 'tab-'"):
+        captions.table(pd.DataFrame({"a": [1]}), "c", "fig-a")
