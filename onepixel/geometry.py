@@ -56,7 +56,7 @@ def attack_lines(model: nn.Module, data, rows: pd.DataFrame, n_images: int, rng:
         h, w = image.shape[1:]
         for where, (x, y) in (("DE pixel", (int(r.x), int(r.y))),
                               ("random pixel", (int(rng.integers(0, w)), int(rng.integers(0, h))))):
-            key = f"image {r.image} ({data.classes[r.label]}), {where} ({x}, {y})"
+            key = f"{r.image} ({data.classes[r.label]}), {where} ({x}, {y})"
             lines[key], labels[key] = pixel_lines(model, image, x, y, device), int(r.label)
             clean = _pixel(image, x, y).tolist()
             marks[key] = {ch: {"clean": clean[i], **({"attack": int((r.r, r.g, r.b)[i])} if where == "DE pixel" else {})}

@@ -239,7 +239,7 @@ def line_slices(rows: dict[str, dict[str, pd.DataFrame]], classes, labels: dict[
     from .geometry import crossings
 
     channels = list(next(iter(rows.values())))
-    fig, axes = plt.subplots(len(rows), len(channels), figsize=(2.9 * len(channels) + 2.0, 2.3 * len(rows) + 0.6),
+    fig, axes = plt.subplots(len(rows), len(channels), figsize=(1.75 * len(channels) + 1.0, 1.45 * len(rows) + 1.4),
                              sharex=True, sharey=True, squeeze=False)
     palette = sns.color_palette("tab10", len(classes))
     shown = set()
@@ -254,11 +254,12 @@ def line_slices(rows: dict[str, dict[str, pd.DataFrame]], classes, labels: dict[
                 ax.axvline(v, ls=":", color="grey")
             for what, v in ((marks or {}).get(row_title, {}).get(channel) or {}).items():
                 ax.axvline(v, color="black" if what == "clean" else "crimson", lw=1.2, ls="-" if what == "clean" else "--")
+            ax.tick_params(labelsize=8)
             if r == 0:
-                ax.set_title({"grey": "all three (grey axis)"}.get(channel, f"{channel} channel"), fontsize=10)
+                ax.set_title({"grey": "all three (grey)"}.get(channel, f"{channel} channel"), fontsize=9)
             if r == len(rows) - 1:
-                ax.set_xlabel("value (0..255)", fontsize=9)
-        axes[r, 0].set_ylabel(row_title.replace(", ", ",\n", 1), fontsize=9)
+                ax.set_xlabel("value (0..255)", fontsize=8)
+        axes[r, 0].set_ylabel(row_title.replace(", ", ",\n", 1), fontsize=8)
     handles = [plt.Line2D([], [], color=palette[k], lw=2) for k in sorted(shown)]
     names = [short(classes[k]) for k in sorted(shown)]
     if marks:
@@ -266,10 +267,11 @@ def line_slices(rows: dict[str, dict[str, pd.DataFrame]], classes, labels: dict[
         names += ["clean value", "DE's value"]
     handles.append(plt.Line2D([], [], color="grey", ls=":"))
     names.append("prediction changes")
-    fig.legend(handles, names, loc="center right", fontsize=9, frameon=False)
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 5), fontsize=8, frameon=False)
     if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1 - 1.9 / fig.get_figwidth(), 1))
+        fig.suptitle(title, fontsize=10)
+    rows_of_legend = -(-len(names) // 5)
+    fig.tight_layout(rect=(0, (0.25 + 0.22 * rows_of_legend) / fig.get_figheight(), 1, 1))
     return fig
 
 
