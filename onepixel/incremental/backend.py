@@ -1,5 +1,7 @@
 """The incremental backend: logits of few-pixel candidates computed window by window up to a
-cutoff node, densely after it (see the package docstring)."""
+cutoff node, densely after it (see the package docstring). About 300 lines: one rule per kind of
+graph node (convolution, pooling, elementwise, concatenation, the dense switch) and the k-pixel
+regrouping; split further, a reader would chase one forward pass across files."""
 from __future__ import annotations
 
 import copy
