@@ -3,8 +3,8 @@
 ``captions.table(frame, "Caption.", "tab-name")`` shows a DataFrame as a MyST ``{table}`` directive
 (a numbered "Table N" that ``{numref}`tab-name``` can cite; the book renders text/markdown outputs
 as MyST, preferring them to HTML) and as an HTML table under its caption in Jupyter. Cells are
-written for readers: integers as integers, one number of decimals per column (4 significant
-digits), missing values as a dash, yes/no for booleans.
+written for readers: integers as integers, one number of decimals per column (3 significant
+digits, at most 2 decimals), missing values as a dash, yes/no for booleans.
 Figures are captioned by their cell's ``mystnb.figure`` metadata (caption and name).
 """
 from __future__ import annotations
@@ -21,14 +21,14 @@ def _missing(value) -> bool:
 
 
 def decimals(values) -> int:
-    """Decimals a column of numbers needs to show each value to 4 significant digits, at most 3
+    """Decimals a column of numbers needs to show each value to 3 significant digits, at most 2
     (0: all whole numbers; values below 0.001 are written in scientific notation instead)."""
     need = 0
     for v in values:
         if isinstance(v, Real) and not isinstance(v, (bool, Integral)) and not _missing(v):
             v = abs(float(v))
             if v >= 1e-3 and not v.is_integer():
-                need = max(need, min(3, 3 - math.floor(math.log10(v))))
+                need = max(need, min(2, 2 - math.floor(math.log10(v))))
     return need
 
 

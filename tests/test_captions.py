@@ -5,13 +5,14 @@ from onepixel import captions
 
 
 def test_a_table_is_a_numbered_myst_table_with_readable_cells():
-    frame = pd.DataFrame({"model": ["allconv", "nin|x"], "n": [24.0, float("nan")], "rate %": [22.4, 28.25],
+    frame = pd.DataFrame({"model": ["allconv", "nin|x"], "n": [24.0, float("nan")], "rate %": [22.4, 28.31],
                           "inside": [True, False]})
     md = captions.table(frame, "Success   rates\n(95% interval).", "tab-rates")._repr_markdown_().splitlines()
     assert md[:3] == [":::{table} Success rates (95% interval).", ":name: tab-rates", ""]
     assert md[3] == "| model | n | rate % | inside |" and md[-1] == ":::"
-    assert md[5] == "| allconv | 24 | 22.40 | yes |", "integers as integers, one number of decimals per column"
-    assert md[6] == "| nin\\|x | – | 28.25 | no |", "missing values as a dash, pipes escaped"
+    assert md[5] == "| allconv | 24 | 22.4 | yes |", "integers as integers, one number of decimals per column"
+    assert captions.decimals([1840.5, 91.23]) == 1 and captions.decimals([0.4567]) == 2 and captions.cell(5e-7) == "5e-07"
+    assert md[6] == "| nin\\|x | – | 28.3 | no |", "missing values as a dash, pipes escaped"
 
 
 def test_the_index_is_kept_as_a_column_and_html_is_escaped():
