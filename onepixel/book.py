@@ -8,7 +8,6 @@ only what is stored is shown; smoke: yes).
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -36,52 +35,31 @@ change a setting: every setting in its first cell overrides the profile's.
 ```"""
 
 
-# what :func:`onepixel.study.run_job` prints for a sample not all stored (one line per experiment)
-PROGRESS = re.compile(r"^.+: (\d+ stored of \d+ planned|waiting on results not stored yet)$")
-
-
 def sample_box(profile: str, chapter: str) -> str | None:
     """A note listing the page's experiments whose planned sample is not all stored yet (None when
-    all are): one box at the top of a page instead of a progress line in every cell."""
+    all are): one box at the top of a page, where a reader looks for it."""
     from . import plan, study
 
     if chapter not in plan.CHAPTERS:
         return None
-    largest: dict[tuple, tuple[str, str, int]] = {}
-    for job in plan.chapter_jobs(chapter, plan.settings(profile, chapter)):
+    lines = []
+    for job in plan.largest(plan.chapter_jobs(chapter, plan.settings(profile, chapter))):
         if job.kind == "predictions":
             continue
         name = job.label().rsplit(" (", 1)[0] if job.n is not None else job.label()
         images = study.job_images(profile, job, compute=False)
-        planned = len(images) if images is not None else -1
-        key = (job.kind, job.model, job.params, job.seed, job.images, job.fooled_by)
-        if key not in largest or planned > largest[key][2]:
-            stored = len(study.stored_images(profile, job) & set(images)) if images is not None else 0
-            text = (f"{stored} of {planned} images stored" if images is not None
-                    else "waits on results not stored yet")
-            largest[key] = (name, text, planned if stored < planned or images is None else -2)
-    lines = [f"- {name}: {text}" for name, text, planned in largest.values() if planned != -2]
+        if images is None:
+            lines.append(f"- {name}: waits on results not stored yet")
+            continue
+        stored = len(study.stored_images(profile, job) & set(images))
+        if stored < len(images):
+            lines.append(f"- {name}: {stored} of {len(images)} images stored")
     if not lines:
         return None
     return ("```{admonition} A sample still growing\n:class: note\n"
             f"This page shows what is stored of the `{profile}` profile's plan, and every table and figure "
             "gives its own n. These of its experiments are not complete yet (`onepixel status --profile "
             f"{profile}` lists the whole plan):\n\n" + "\n".join(lines) + "\n```")
-
-
-def drop_progress_lines(cell: dict) -> None:
-    """Remove the per-experiment progress lines (:data:`PROGRESS`) from a cell's printed output."""
-    outputs = []
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "stream":
-            text = "".join(out.get("text", ""))
-            kept = "".join(line for line in text.splitlines(keepends=True) if not PROGRESS.match(line.rstrip("\n")))
-            if not kept:
-                continue
-            out["text"] = kept
-        outputs.append(out)
-    if "outputs" in cell:
-        cell["outputs"] = outputs
 
 
 def is_setup(cell: dict) -> bool:
@@ -95,8 +73,8 @@ def is_setup(cell: dict) -> bool:
 
 def tidy_executed(path: Path, root: Path, profile: str) -> None:
     """Make an executed notebook a page: the setup cells (:func:`is_setup`) are removed from the
-    rendered page (tag ``remove-cell``), the progress lines of a growing sample become one
-    :func:`sample_box` after the page's introduction, a "Reproduce this page" box with the exact
+    rendered page (tag ``remove-cell``), a :func:`sample_box` after the page's introduction lists
+    the experiments whose sample is still growing, a "Reproduce this page" box with the exact
     commands for ``profile`` ends it, papermill's injected-parameters cell gets a fixed id and papermill's input
     and output paths are stored relative to ``root``. A rebuild from the same results then changes
     only the execution timestamps, the platform line, and figures computed live (chapter 07's line
@@ -108,7 +86,6 @@ def tidy_executed(path: Path, root: Path, profile: str) -> None:
             cell["id"] = "injected-parameters"
         if is_setup(cell) and "remove-cell" not in tags:
             tags.append("remove-cell")
-        drop_progress_lines(cell)
     nb["cells"] = [c for c in nb["cells"] if c.get("id") not in ("reproduce", "sample")]
     box = sample_box(profile, path.stem)
     if box:
@@ -152,16 +129,20 @@ def execute(profile: str, out_dir: Path, notebooks_dir: Path = REPO / "notebooks
 def edition(profile: str, root: Path = REPO) -> str:
     """The footer line naming an edition: profile, build date, commit, CPU hours of its stored
     results and the sample sizes of its one-pixel non-targeted runs."""
+    from . import plan, study
+    from .experiments import DE_DEFAULTS
     from .provenance import compute_spent
-    from .runner import status
 
     git = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     commit = git.stdout.strip() if git.returncode == 0 else "none (not a git checkout)"
     spent = compute_spent(profile)
     hours = float(spent.loc["total", "CPU hours"]) if "total" in spent.index else 0.0
-    plan = status(profile)
-    one_pixel = plan[plan.experiment.str.match(r"de-1px-untargeted [a-z0-9_]+ \(\d+\)$")]
-    samples = ", ".join(f"{label.split()[1]} {stored}" for label, stored in zip(one_pixel.experiment, one_pixel.stored))
+    sizes = []
+    for job in plan.jobs(profile):
+        if job.kind == "de" and job.p == DE_DEFAULTS and job.n is not None:  # the paper's one-pixel attack
+            images = study.job_images(profile, job, compute=False) or []
+            sizes.append(f"{job.model} {len(study.stored_images(profile, job) & set(images))}")
+    samples = ", ".join(sizes)
     return (f"Edition: profile <code>{profile}</code>, built {time.strftime('%Y-%m-%d')} from commit {commit}, "
             f"{hours:.1f} CPU hours of stored results"
             + (f"; one-pixel non-targeted samples (images): {samples}" if samples else "")

@@ -9,8 +9,8 @@ Figures are captioned by their cell's ``mystnb.figure`` metadata (caption and na
 """
 from __future__ import annotations
 
-import html
 import math
+from html import escape
 from numbers import Integral, Real
 
 import pandas as pd
@@ -48,37 +48,50 @@ def cell(value, places: int = 3) -> str:
     return str(value)
 
 
+def flat(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with one header row (joined multi-level columns) and its named or non-default index
+    as leading columns."""
+    frame = frame.copy()
+    if isinstance(frame.columns, pd.MultiIndex):
+        frame.columns = [" ".join(str(c) for c in col if str(c)) for col in frame.columns]
+    if not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None:
+        names = [n if n is not None else "" for n in frame.index.names]
+        frame = frame.set_axis(frame.index.set_names(names)).reset_index()
+    return frame
+
+
+def rows(frame: pd.DataFrame) -> list[list[str]]:
+    """The cells of a flat frame as text, each numeric column with one number of decimals."""
+    places = [decimals(frame.iloc[:, j]) for j in range(frame.shape[1])]
+    return [[cell(v, p) for v, p in zip(row, places)] for row in frame.itertuples(index=False)]
+
+
+def html(frame: pd.DataFrame, caption: str | None = None) -> str:
+    """``frame`` as an HTML table with the book's cells (the notebooks' display of any DataFrame)."""
+    frame = flat(frame)
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in row) + "</tr>" for row in rows(frame))
+    title = f"<caption>{escape(caption)}</caption>" if caption else ""
+    return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 class Table:
     """A DataFrame with a caption and a name (see the module docstring)."""
 
     def __init__(self, frame: pd.DataFrame, caption: str, name: str):
         if not name.startswith("tab-"):
             raise ValueError(f"table names start with 'tab-' (so that references read as tables), got {name!r}")
-        frame = frame.copy()
-        if isinstance(frame.columns, pd.MultiIndex):
-            frame.columns = [" ".join(str(c) for c in col if str(c)) for col in frame.columns]
-        if not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None:
-            names = [n if n is not None else "" for n in frame.index.names]
-            frame = frame.set_axis(frame.index.set_names(names)).reset_index()
-        self.frame = frame
+        self.frame = flat(frame)
         self.caption, self.name = " ".join(caption.split()), name
-
-    def rows(self) -> list[list[str]]:
-        """The cells as text, each numeric column with one number of decimals."""
-        places = [decimals(self.frame.iloc[:, j]) for j in range(self.frame.shape[1])]
-        return [[cell(v, p) for v, p in zip(row, places)] for row in self.frame.itertuples(index=False)]
 
     def _repr_markdown_(self) -> str:
         def line(values) -> str:
             return "| " + " | ".join(str(v).replace("|", "\\|").replace("\n", " ") for v in values) + " |"
-        body = [line(self.frame.columns), line(["---"] * self.frame.shape[1]), *map(line, self.rows())]
+        body = [line(self.frame.columns), line(["---"] * self.frame.shape[1]), *map(line, rows(self.frame))]
         return "\n".join([f":::{{table}} {self.caption}", f":name: {self.name}", "", *body, ":::"])
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in self.frame.columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in self.rows())
-        return (f"<table><caption>{html.escape(self.caption)}</caption><thead><tr>{head}</tr></thead>"
-                f"<tbody>{body}</tbody></table>")
+        return html(self.frame, self.caption)
 
     def __repr__(self) -> str:
         return f"{self.caption}\n{self.frame.to_string(index=False)}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 
@@ -212,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=cmd_readme)
 
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the study's progress lines
     args.func(args)
 
 

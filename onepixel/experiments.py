@@ -66,6 +66,12 @@ class Job:
         return dict(self.params)
 
     @property
+    def key(self) -> tuple:
+        """The experiment and sample this job draws from, whatever its size: jobs with one key share
+        stored rows, and the largest of them covers the others."""
+        return (self.kind, self.model, self.params, self.seed, self.images, self.fooled_by)
+
+    @property
     def depends_on(self) -> tuple["Job", ...]:
         """The jobs whose stored rows decide this job's images or inputs: the clean predictions (a
         sample is drawn among correctly classified images), the job whose fooled images it attacks,

@@ -216,23 +216,31 @@ def matches(label: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(label, pattern.replace("[", "[[]"))
 
 
+def largest(planned: list[Job]) -> list[Job]:
+    """Each experiment once (by :attr:`Job.key`), at its largest planned sample, in first-seen order:
+    the largest sample of an experiment covers the smaller ones."""
+    found: dict[tuple, Job] = {}
+    for job in planned:
+        if job.key not in found or (job.n or 0) > (found[job.key].n or 0):
+            found[job.key] = job
+    return list(found.values())
+
+
 def jobs(profile: str) -> list[Job]:
     """Every stored experiment the profile's chapters (all, or those its ``chapters`` list names)
-    need, with what they depend on, once each (the largest sample of an experiment covers the
-    smaller ones), predictions first, then in the profile's priority order."""
+    need, with what they depend on, once each (see :func:`largest`), predictions first, then in the
+    profile's priority order."""
     cfg = load(profile)
-    largest: dict[tuple, Job] = {}
+    planned: list[Job] = []
 
     def add(job: Job) -> None:
         for dependency in job.depends_on:
             add(dependency)
-        key = (job.kind, job.model, job.params, job.seed, job.images, job.fooled_by)
-        if key not in largest or (job.n or 0) > (largest[key].n or 0):
-            largest[key] = job
+        planned.append(job)
     for chapter in cfg.get("chapters") or CHAPTERS:
         for job in chapter_jobs(chapter, settings(profile, chapter)):
             add(job)
-    found = list(largest.values())
+    found = largest(planned)
     predictions = [Job.make("predictions", m) for m in dict.fromkeys(j.model for j in found)]
     found = [j for j in found if j.kind != "predictions"]
     patterns = cfg.get("priority") or []

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import metrics
+from . import captions, metrics
 from .models import MODELS
 from .results import Runs
 
 
 def style() -> None:
     """The book's look: one seaborn theme, figures at twice screen resolution, and tables shown
-    by :func:`table_html` (every notebook calls this first)."""
+    by :func:`onepixel.captions.html` (every notebook calls this first)."""
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.figsize": (7, 3.6)})
     try:
@@ -28,22 +28,7 @@ def style() -> None:
     shell = get_ipython()
     if shell is not None:
         set_matplotlib_formats("png", dpi=220)  # 2x PNG: sharp on high-density screens and in print
-        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, table_html)
-
-
-def table_html(df: pd.DataFrame) -> str:
-    """A table as the book shows it: missing values as a dash, float columns that hold whole numbers
-    as integers, other floats with four significant digits."""
-    def formatter(column: pd.Series):
-        if not pd.api.types.is_float_dtype(column):
-            return lambda v: "–" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-        known = column.dropna()
-        whole = len(known) and bool((known == known.round()).all()) and known.abs().max() < 1e15
-        return lambda v: "–" if pd.isna(v) else f"{int(v)}" if whole else f"{v:.4g}"
-    formats = [formatter(df.iloc[:, i]) for i in range(df.shape[1])]
-    shown = pd.DataFrame({i: [formats[i](v) for v in df.iloc[:, i]] for i in range(df.shape[1])}, index=df.index)
-    shown.columns = df.columns
-    return shown.to_html(border=0)
+        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, captions.html)
 
 
 def success_bars(runs: dict[str, Runs]):

@@ -119,6 +119,18 @@ def asymmetry_table(matrices: dict[str, tuple[pd.DataFrame, pd.DataFrame]], clas
     return pd.DataFrame(out).set_index("setting")
 
 
+def too_few_per_class(setting: str, rows: pd.DataFrame, classes: int, min_images: int = 2) -> str | None:
+    """The sentence shown instead of per-class-pair figures when the sample ``rows`` has fewer than
+    ``min_images`` images for some original class (None when every class has enough)."""
+    covered = metrics.classes_covered(rows, min_images)
+    if covered == classes:
+        return None
+    return (f"*{setting}:* the targeted sample stored so far ({rows.image.nunique() if len(rows) else 0} images) "
+            f"has {min_images} or more images for {covered} of the {classes} original classes. With fewer "
+            "images per class a per-pair rate says nothing, so the class pairs are shown from the exhaustive "
+            "search below.")
+
+
 def vulnerability_distance(maps: dict[str, pd.DataFrame], size: int = 32) -> pd.DataFrame:
     """Distance to the image centre of each image's most vulnerable pixel, against all pixels."""
     from .geometry import distance_to_centre

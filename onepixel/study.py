@@ -1,13 +1,14 @@
 """The study's experiments, as the notebooks call them: each returns the stored rows of one
 :class:`~onepixel.experiments.Job` and, with ``compute=True`` (the library default), computes and
-stores only what is missing first. With ``compute=False`` nothing is computed and a line says how
-many of the planned images are stored. See :mod:`onepixel.results` and :mod:`onepixel.experiments`.
+stores only what is missing first. With ``compute=False`` nothing is computed and the log (logger
+``onepixel.study``, level INFO) says how many of the planned images are stored. See :mod:`onepixel.results` and :mod:`onepixel.experiments`.
 
 It is the one module the notebooks call for data (about 350 lines): one short function per kind
 of stored experiment, read top to bottom, rather than a module per chapter.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,6 +25,7 @@ from .models import input_size, load_pretrained, network
 from .results import Experiment, Runs
 
 __all__ = ["model_and_data"]
+log = logging.getLogger(__name__)
 
 
 def results_root() -> Path:
@@ -84,19 +86,16 @@ def run_job(profile: str, job: Job, device: str = "auto", compute: bool = True, 
             exp.clear()
     images = job_images(profile, job, compute)
     if images is None:
-        if not quiet:
-            print(f"{job.label()}: waiting on results not stored yet")
+        log.info("%s: waiting on results not stored yet", job.label())
         return pd.DataFrame()
     done = stored_images(profile, job)
     missing = [i for i in images if i not in done]
     if missing and not compute:
-        if not quiet:
-            print(f"{job.label()}: {len(images) - len(missing)} stored of {len(images)} planned")
+        log.info("%s: %d stored of %d planned", job.label(), len(images) - len(missing), len(images))
     elif missing:
         per_image = exps[0].cpu_seconds_per_image()
         estimate = f", about {len(missing) * per_image / 3600:.2g} CPU hours" if per_image else ""
-        if not quiet:
-            print(f"{job.label()}: computing {len(missing)} missing images{estimate}")
+        log.info("%s: computing %d missing images%s", job.label(), len(missing), estimate)
         size = chunk_size(job)
         for s in tqdm(range(0, len(missing), size), desc=job.name, disable=quiet or None, leave=False):
             chunk = missing[s:s + size]

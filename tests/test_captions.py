@@ -26,3 +26,13 @@ def test_the_index_is_kept_as_a_column_and_html_is_escaped():
 def test_table_names_must_read_as_tables():
     with pytest.raises(ValueError, match="start with 'tab-'"):
         captions.table(pd.DataFrame({"a": [1]}), "c", "fig-a")
+
+
+def test_any_dataframe_shows_no_missing_values_and_whole_numbers_as_integers():
+    import re
+
+    import numpy as np
+
+    df = pd.DataFrame({"none": [None, None], "rate": [1.363808, None], "text": ["x", None], "n": [24.0, np.nan]})
+    cells = re.findall(r"<td>(.*?)</td>", captions.html(df))
+    assert cells == ["–", "1.36", "x", "24"] + ["–"] * 4

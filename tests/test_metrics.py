@@ -179,11 +179,12 @@ def test_benchmark_tables_for_reading():
     assert row["dense /s"] == 474 and row.speedup == 3.76 and row["max prob. diff"] == "6e-07"
 
 
-def test_tables_show_no_missing_values_and_whole_numbers_as_integers():
-    import numpy as np
+def test_class_pairs_are_not_shown_from_too_few_images_per_class():
+    from onepixel.report import too_few_per_class
 
-    from onepixel.plots import table_html
-
-    df = pd.DataFrame({"none": [None, None], "rate": [1.363808, None], "text": ["x", None], "n": [24.0, np.nan]})
-    cells = [line.strip() for line in table_html(df).splitlines() if line.strip().startswith("<td")]
-    assert cells == ["<td>–</td>", "<td>1.364</td>", "<td>x</td>", "<td>24</td>"] + ["<td>–</td>"] * 4
+    rows = pd.DataFrame({"image": [1, 1, 2, 3, 4], "label": [0, 0, 0, 1, 1], "target": [1, 2, 1, 0, 0],
+                         "success": [True, False, False, True, False]})
+    note = too_few_per_class("allconv, 1 pixel(s)", rows, classes=3)
+    assert "(4 images)" in note and "for 2 of the 3 original classes" in note
+    assert too_few_per_class("x", rows, classes=2) is None
+    assert "(0 images)" in too_few_per_class("x", rows.iloc[:0], classes=2)

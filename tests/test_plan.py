@@ -62,3 +62,10 @@ def test_the_cpu_plan_computes_the_bounds_ablation_right_after_the_exhaustive_se
     labels = [job.label() for job in plan.jobs("cpu") if job.kind != "predictions"]
     first = [label for label in labels if not label.startswith("exhaustive")][0]
     assert first == "de-1px-untargeted allconv [bounds redraw] (100)"
+
+
+def test_the_largest_sample_of_an_experiment_covers_the_smaller_ones():
+    small, large = Job.make("de", "nin", 4), Job.make("de", "nin", 24)
+    other = Job.make("de", "nin", 8, pixels=3)
+    assert plan.largest([small, other, large, small]) == [large, other]
+    assert small.key == large.key != other.key
