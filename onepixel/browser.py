@@ -21,7 +21,8 @@ MISSING = re.compile(r"\b(nan|NaN|None|NaT)\b|<NA>")
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:home|root|tmp|work|usr|opt|mnt|var)/[\w.-]+")
 
 # In the page: elements wider than the article, images that did not load, missing values in
-# table cells, math not typeset, absolute paths in the text.
+# table cells, math not typeset, output figures and tables without a numbered caption, absolute
+# paths in the text.
 INSPECT = """() => {
   const article = document.querySelector('article.bd-article') || document.querySelector('main');
   const style = getComputedStyle(article);
@@ -35,7 +36,12 @@ INSPECT = """() => {
   const cells = [...article.querySelectorAll('td, th')].map(td => td.innerText);
   const rawMath = [...article.querySelectorAll('.math')].filter(el => !el.querySelector('mjx-container'))
     .map(el => el.innerText.slice(0, 40));
-  return {width, wide, broken, cells, rawMath, text: article.innerText};
+  const unnumbered = [...article.querySelectorAll('div.cell_output img')]
+    .filter(img => !img.closest('figure')?.querySelector('figcaption .caption-number'))
+    .map(img => img.getAttribute('src'));
+  const uncaptioned = [...article.querySelectorAll('div.cell_output table')]
+    .filter(t => !t.querySelector('caption .caption-number')).map(t => t.innerText.slice(0, 40));
+  return {width, wide, broken, cells, rawMath, unnumbered, uncaptioned, text: article.innerText};
 }"""
 
 
@@ -84,6 +90,8 @@ def check_page(context, url: str, base: str, wide_limit: bool, shot: Path) -> li
     problems += [f"image did not load: {src}" for src in found["broken"]]
     problems += [f"missing value in a table: {c!r}" for c in found["cells"] if MISSING.search(c)][:5]
     problems += [f"equation not typeset: {m!r}" for m in found["rawMath"]]
+    problems += [f"figure without a numbered caption: {src}" for src in found["unnumbered"]]
+    problems += [f"table without a numbered caption: {t!r}" for t in found["uncaptioned"]]
     problems += [f"absolute path in the text: {p}" for p in sorted(set(ABSOLUTE_PATH.findall(found["text"])))]
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)

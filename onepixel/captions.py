@@ -9,6 +9,8 @@ Figures are captioned by their cell's ``mystnb.figure`` metadata (caption and na
 """
 from __future__ import annotations
 
+import base64
+import io
 import math
 from html import escape
 from numbers import Integral, Real
@@ -100,3 +102,41 @@ class Table:
 def table(frame: pd.DataFrame, caption: str, name: str) -> Table:
     """``frame`` as a numbered table with ``caption``, citable as ``{numref}`name```."""
     return Table(frame, caption, name)
+
+
+class Figure:
+    """A matplotlib figure with a caption and a name, for figures drawn in a loop (one cell, many
+    figures): glued (``myst_nb.glue``) and shown in the book as a numbered ``{glue:figure}``."""
+
+    def __init__(self, fig, caption: str, name: str):
+        if not name.startswith("fig-"):
+            raise ValueError(f"figure names start with 'fig-' (so that references read as figures), got {name!r}")
+        import matplotlib.pyplot as plt
+
+        self.caption, self.name = " ".join(caption.split()), name
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=220, bbox_inches="tight")
+        self.png = buffer.getvalue()
+        try:
+            from myst_nb import glue
+
+            glue(name, fig, display=False)
+        except ImportError:  # outside a book build there is nothing to glue into
+            pass
+        plt.close(fig)
+
+    def _repr_markdown_(self) -> str:
+        return "\n".join([f":::{{glue:figure}} {self.name}", f":name: {self.name}", "", self.caption, ":::"])
+
+    def _repr_html_(self) -> str:
+        data = base64.b64encode(self.png).decode()
+        return (f'<figure><img src="data:image/png;base64,{data}" style="max-width:100%">'
+                f"<figcaption>{escape(self.caption)}</figcaption></figure>")
+
+    def __repr__(self) -> str:
+        return f"Figure {self.name}: {self.caption}"
+
+
+def figure(fig, caption: str, name: str) -> Figure:
+    """``fig`` as a numbered figure with ``caption``, citable as ``{numref}`name```; display it."""
+    return Figure(fig, caption, name)

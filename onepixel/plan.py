@@ -5,7 +5,8 @@ section per chapter (by notebook stem) that overrides them (and optionally ``cha
 chapters whose experiments it plans); :data:`CHAPTERS` holds each chapter's
 defaults (the paper's settings), so a key a chapter does not use is an error. A notebook calls
 :func:`settings` with the values its user set; ``onepixel run`` computes :func:`jobs`, in the order
-of the profile's ``priority`` list (patterns over :meth:`Job.label` with ``*`` and ``?`` as wildcards, first match wins).
+of the profile's ``priority`` list (patterns over :meth:`Job.label` with ``*`` and ``?`` as wildcards, first match wins;
+a list of patterns is one rank, computed side by side).
 Profiles are read from ``$ONEPIXEL_PROFILES`` when set.
 """
 from __future__ import annotations
@@ -167,6 +168,9 @@ def load(profile: str) -> dict:
             raise ValueError(f"{path.name}: chapter {chapter} has no setting {key!r}; "
                              f"it has {', '.join(sorted(CHAPTERS[chapter]))}")
         check_values(f"{path.name}, {chapter}", {**(cfg.get("common") or {}), **(cfg.get(chapter) or {})})
+    for entry in cfg.get("priority") or []:
+        if not (isinstance(entry, str) or (isinstance(entry, list) and entry and all(isinstance(e, str) for e in entry))):
+            raise ValueError(f"{path.name}: a priority entry is a pattern or a list of patterns, got {entry!r}")
     for chapter in set(cfg.get("chapters") or []) - set(CHAPTERS):
         raise ValueError(f"{path.name}: chapters lists unknown chapter {chapter!r}; chapters are {', '.join(CHAPTERS)}")
     return cfg
@@ -243,8 +247,16 @@ def jobs(profile: str) -> list[Job]:
     found = largest(planned)
     predictions = [Job.make("predictions", m) for m in dict.fromkeys(j.model for j in found)]
     found = [j for j in found if j.kind != "predictions"]
-    patterns = cfg.get("priority") or []
+    return predictions + sorted(found, key=priority(cfg))
+
+
+def priority(cfg: Mapping[str, Any]) -> Callable[[Job], int]:
+    """A job's rank under the profile's ``priority`` list: the index of the first entry that
+    matches its label (an entry is a pattern, or a list of patterns of equal rank whose jobs
+    ``onepixel run`` computes side by side); jobs no entry matches come last."""
+    entries = [[e] if isinstance(e, str) else list(e) for e in cfg.get("priority") or []]
 
     def rank(job: Job) -> int:
-        return next((i for i, p in enumerate(patterns) if matches(job.label(), p)), len(patterns))
-    return predictions + sorted(found, key=rank)
+        return next((i for i, patterns in enumerate(entries) if any(matches(job.label(), p) for p in patterns)),
+                    len(entries))
+    return rank

@@ -281,14 +281,17 @@ def plane(values, pred, clean: tuple[int, int], classes, xlabel: str, ylabel: st
     return ax
 
 
-def mean_map(maps: pd.DataFrame, title: str = ""):
-    """Mean over images of the per-pixel vulnerability map."""
-    grid = maps.groupby(["y", "x"]).best_other_prob.mean().unstack()
-    fig, ax = plt.subplots(figsize=(4, 3.4))
-    sns.heatmap(grid, cmap="mako", ax=ax, xticklabels=8, yticklabels=8,
-                cbar_kws={"label": "best other-class probability"})
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
+def mean_maps(maps: dict[str, pd.DataFrame]):
+    """Mean over images of the per-pixel vulnerability map, one panel per title in ``maps``, on one
+    colour scale with one colour bar."""
+    grids = {title: m.groupby(["y", "x"]).best_other_prob.mean().unstack() for title, m in maps.items()}
+    top = max(float(g.max().max()) for g in grids.values())
+    fig, axes = plt.subplots(1, len(grids), figsize=(2.8 * len(grids) + 0.9, 3.2), squeeze=False, layout="constrained")
+    for ax, (title, grid) in zip(axes.flat, grids.items()):
+        sns.heatmap(grid, cmap="mako", vmin=0, vmax=top, ax=ax, cbar=False, square=True, xticklabels=8, yticklabels=8)
+        ax.set_title(title, fontsize=10)
+    fig.colorbar(axes.flat[0].collections[0], ax=axes.ravel().tolist(), label="best other-class probability",
+                 shrink=0.85)
     return fig
 
 

@@ -38,11 +38,29 @@ def replace_block(text: str, name: str, content: str) -> str:
     return f"{head}{start}\n{content.strip()}\n{end}{rest.split(end, 1)[1]}"
 
 
-def write_readme(profile: str, readme: Path = REPO / "README.md",
-                 figure: Path = REPO / "book" / "_static" / "readme-gallery.png", per_model: int = 2) -> pd.DataFrame:
+def gallery(runs: dict[str, Runs], dataset: str, per_model: int):
+    """The most confident successful non-targeted attacks on ``dataset``'s networks, one column each
+    with the network named (None when none succeeded)."""
+    from . import plots
+    from .models import network
+
+    best = [run.untargeted[run.untargeted.success].nlargest(per_model, "adv_prob").assign(model=name)
+            for name, run in runs.items() if network(name).dataset == dataset and run.untargeted is not None]
+    best = pd.concat(best, ignore_index=True) if best else pd.DataFrame()
+    if not len(best):
+        return None
+    data = model_and_data(best.model.iloc[0])[1]
+    fig = plots.gallery(best, data.subset(best.image.tolist()), data.classes, columns=len(best))
+    for ax, name in zip(fig.axes[len(best):], best.model):  # the axes are off: name the network in the title
+        ax.set_title(f"{name}: {ax.get_title()}", fontsize=ax.title.get_fontsize())
+    return fig
+
+
+def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path = REPO / "book" / "_static",
+                 per_model: int = 2) -> pd.DataFrame:
     """Put the headline table of ``profile``'s one-pixel runs (as chapter 02 runs them) into the
-    README between ``<!-- headline -->`` markers, and save a gallery of its most confident
-    successful attacks on the CIFAR-10 networks to ``figure``."""
+    README between ``<!-- headline -->`` markers, with galleries of its most confident successful
+    attacks on the CIFAR-10 and the ImageNet networks (saved under ``figures``)."""
     import matplotlib.pyplot as plt
 
     from . import plots
@@ -54,17 +72,19 @@ def write_readme(profile: str, readme: Path = REPO / "README.md",
                           p["n_untargeted_imagenet"], pixels=p["pixels"], **de_settings(p))
     table = headline(runs)
     plots.style()
-    best = [run.untargeted[run.untargeted.success].nlargest(per_model, "adv_prob").assign(model=name)
-            for name, run in runs.items() if name in paper.ORIGINAL_TEST_SET]
-    best = pd.concat(best, ignore_index=True)
-    data = model_and_data("allconv")[1]
-    fig = plots.gallery(best, data.subset(best.image.tolist()), data.classes, columns=len(best))
-    for ax, name in zip(fig.axes[len(best):], best.model):  # the axes are off: name the network in the title
-        ax.set_title(f"{name}: {ax.get_title()}", fontsize=ax.title.get_fontsize())
-    figure.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(figure, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    body = (f"{table.to_markdown(index=False)}\n\n![Most confident one-pixel attacks]({figure.relative_to(REPO)})\n\n"
+    images = []
+    for dataset, suffix in (("cifar10", ""), ("imagenet", "-imagenet")):
+        fig = gallery(runs, dataset, per_model)
+        path = figures / f"readme-gallery{suffix}.png"
+        if fig is None:
+            path.unlink(missing_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        images.append(f"![Most confident one-pixel attacks, {'ImageNet' if suffix else 'CIFAR-10'}]"
+                      f"({path.relative_to(REPO) if path.is_relative_to(REPO) else path})")
+    body = (f"{table.to_markdown(index=False)}\n\n" + "\n\n".join(images) + "\n\n"
             f"Profile `{profile}`: one pixel, the paper's DE settings; rates with 95% Wilson intervals and "
             f"denominators (targeted: n image-target pairs, the interval on the design-effect sample size, since an image's 9 targets are correlated). Paper values: Table VIII (original CIFAR-10 test set) and Table IV (ImageNet, AlexNet "
             f"for our SqueezeNet stand-in). Regenerate with `onepixel readme --profile {profile}`.")

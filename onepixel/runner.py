@@ -8,6 +8,7 @@ images depend on other results (the early-stop comparison) start once those are 
 """
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -47,16 +48,21 @@ def status(profile: str) -> pd.DataFrame:
 
 
 def pending(profile: str, busy: set) -> tuple[list[Piece], int]:
-    """Shards still to compute, in plan order (not those in flight), and how many jobs wait on others."""
+    """Shards still to compute, in plan order (not those in flight), and how many jobs wait on others.
+    Jobs of one priority rank take turns, a shard each, so that their samples grow together."""
     pieces, waiting = [], 0
-    for job in plan.jobs(profile):
-        missing = study.missing_images(profile, job, compute=False)
-        if missing is None:
-            waiting += 1
-            continue
-        missing = study.in_sample_order(profile, job, [i for i in missing if (job, i) not in busy])
-        size = chunk_size(job)
-        pieces += [Piece(job, missing[s:s + size]) for s in range(0, len(missing), size)]
+    rank = plan.priority(plan.load(profile))
+    for _, group in itertools.groupby(plan.jobs(profile), key=rank):
+        turns = []
+        for job in group:
+            missing = study.missing_images(profile, job, compute=False)
+            if missing is None:
+                waiting += 1
+                continue
+            missing = study.in_sample_order(profile, job, [i for i in missing if (job, i) not in busy])
+            size = chunk_size(job)
+            turns.append([Piece(job, missing[s:s + size]) for s in range(0, len(missing), size)])
+        pieces += [p for turn in itertools.zip_longest(*turns) for p in turn if p is not None]
     return pieces, waiting
 
 

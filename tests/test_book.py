@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from onepixel.book import NotebookFailed, build, execute
+from onepixel.book import NotebookFailed, build, execute, tidy_executed
 
 from .conftest import SHARED, shared_or_skip
 
@@ -176,11 +176,14 @@ def test_the_browser_check_finds_what_a_reader_would_see(tmp_path):
         "<table style='width: 2000px'><tr><td>wide</td></tr></table>"
         "<img src='missing.png'><img src='https://example.org/x.png'>"
         "<p>read from /home/someone/data</p><span class='math'>\\(x^2\\)</span>"
+        "<div class='cell_output'><img src='data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4"
+        "2mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=='><table><tr><td>bare</td></tr></table></div>"
         "<script>console.error('boom')</script></article></main></body></html>")
     problems = " | ".join(p for r in check_book(tmp_path, tmp_path / "shots") for p in r.problems)
     for expected in ("missing value in a table: 'NaN'", "missing value in a table: 'None'", "wider than the page",
                      "image did not load: missing.png", "request outside the book: https://example.org",
-                     "absolute path in the text: /home/someone", "equation not typeset", "console error: boom"):
+                     "absolute path in the text: /home/someone", "equation not typeset", "console error: boom",
+                     "figure without a numbered caption: data:image/png", "table without a numbered caption: 'bare'"):
         assert expected in problems, f"{expected!r} not found in: {problems}"
     assert (tmp_path / "shots" / "bad-desktop.png").stat().st_size > 1000
 
@@ -203,7 +206,7 @@ def stored_images(results: Path, experiment: str) -> int:
     return pd.concat([pd.read_csv(p) for p in shards]).image.nunique() if shards else 0
 
 
-def test_the_readme_papermill_commands(tmp_path):
+def test_the_readme_papermill_commands(tmp_path, monkeypatch):
     """smoke with compute: computes in seconds; a larger n computes only the new images; cpu without
     compute renders the stored results and writes nothing."""
     shared_or_skip("models")
@@ -216,10 +219,17 @@ def test_the_readme_papermill_commands(tmp_path):
     cpu = tmp_path / "cpu-results"
     shutil.copytree(ROOT / "results", cpu)
     before = sorted(p.relative_to(cpu) for p in cpu.rglob("*"))
-    text = papermill("02_attacks", tmp_path / "c.ipynb", "-p", "profile", "cpu",
+    page = tmp_path / "cpu-page" / "02_attacks.ipynb"  # named as the book names it: its chapter's plan
+    page.parent.mkdir()
+    text = papermill("02_attacks", page, "-p", "profile", "cpu",
                      env={"ONEPIXEL_DATA": str(SHARED), "ONEPIXEL_RESULTS": str(cpu)})
     assert sorted(p.relative_to(cpu) for p in cpu.rglob("*")) == before, "rendering the cpu profile computed"
-    assert "stored of" in text and "planned" in text, "an incomplete plan says how much is stored"
+    assert "(n=" in text, "every rate gives its n"
+    monkeypatch.setenv("ONEPIXEL_DATA", str(SHARED))
+    monkeypatch.setenv("ONEPIXEL_RESULTS", str(cpu))
+    tidy_executed(page, tmp_path, "cpu")
+    assert "A sample still growing" in page.read_text() and " images stored" in page.read_text(), \
+        "the page says how much is stored"
 
 
 def test_a_growing_sample_gets_one_box_per_page(tmp_path, monkeypatch):

@@ -36,3 +36,19 @@ def test_any_dataframe_shows_no_missing_values_and_whole_numbers_as_integers():
     df = pd.DataFrame({"none": [None, None], "rate": [1.363808, None], "text": ["x", None], "n": [24.0, np.nan]})
     cells = re.findall(r"<td>(.*?)</td>", captions.html(df))
     assert cells == ["–", "1.36", "x", "24"] + ["–"] * 4
+
+
+def test_a_figure_drawn_in_a_loop_is_glued_and_numbered():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    shown = captions.figure(fig, "Two  points.", "fig-two")
+    assert shown._repr_markdown_().splitlines() == [":::{glue:figure} fig-two", ":name: fig-two", "", "Two points.", ":::"]
+    assert shown._repr_html_().startswith('<figure><img src="data:image/png;base64,iVBOR')
+    assert not plt.get_fignums()  # closed: not shown a second time by the inline backend
+    with pytest.raises(ValueError, match="start with 'fig-'"):
+        captions.figure(plt.figure(), "x", "two")

@@ -188,3 +188,32 @@ def test_class_pairs_are_not_shown_from_too_few_images_per_class():
     assert "(4 images)" in note and "for 2 of the 3 original classes" in note
     assert too_few_per_class("x", rows, classes=2) is None
     assert "(0 images)" in too_few_per_class("x", rows.iloc[:0], classes=2)
+
+
+def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypatch):
+    from .conftest import SHARED, shared_or_skip
+
+    shared_or_skip("imagenet-val-1300")
+    shared_or_skip("cifar10")
+    monkeypatch.setenv("ONEPIXEL_DATA", str(SHARED))
+    from onepixel import readme, study
+    from onepixel.study import model_and_data
+
+    def attacked(name: str, success: bool) -> pd.DataFrame:
+        data = model_and_data(name)[1]
+        image = int(data.index[0])
+        return pd.DataFrame({"image": [image], "label": [int(data.labels[0])], "target": [-1], "success": [success],
+                             "adv_class": [1], "adv_prob": [0.7], "true_prob": [0.2], "clean_prob": [0.9],
+                             "perturbation": ["[[3, 4, 255, 0, 0]]"]})
+    runs = {"allconv": Runs(0.9, attacked("allconv", True)), "squeezenet1_0": Runs(0.7, attacked("squeezenet1_0", True))}
+    monkeypatch.setattr(study, "one_pixel_runs", lambda *a, **k: runs)
+    path = tmp_path / "README.md"
+    path.write_text("# x\n\n## Set up and use\n")
+    table = readme.write_readme("smoke", path, tmp_path / "static")
+    text = path.read_text()
+    assert list(table.network) == ["allconv", "squeezenet1_0"] and "| allconv " in text
+    assert "readme-gallery.png" in text and "readme-gallery-imagenet.png" in text
+    assert (tmp_path / "static" / "readme-gallery-imagenet.png").stat().st_size > 1000
+    runs["squeezenet1_0"] = Runs(0.7, attacked("squeezenet1_0", False))  # nothing to show: no ImageNet gallery
+    readme.write_readme("smoke", path, tmp_path / "static")
+    assert "imagenet.png" not in path.read_text() and not (tmp_path / "static" / "readme-gallery-imagenet.png").exists()

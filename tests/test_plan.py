@@ -69,3 +69,26 @@ def test_the_largest_sample_of_an_experiment_covers_the_smaller_ones():
     other = Job.make("de", "nin", 8, pixels=3)
     assert plan.largest([small, other, large, small]) == [large, other]
     assert small.key == large.key != other.key
+
+
+def test_jobs_of_one_priority_rank_take_turns_shard_by_shard(profiles, monkeypatch):
+    from onepixel import runner, study
+
+    (profiles / "p.yaml").write_text(
+        "chapters: [02_attacks]\n"
+        "02_attacks: {models: [allconv, nin], targeted_models: [], n_untargeted: 24, depth_models: [resnet20],\n"
+        "             n_depth: 16, early_stop_images: 0, bounds_images: 0}\n"
+        "priority: [[\"de-1px-untargeted allconv *\", \"de-1px-untargeted nin *\"], \"de-1px-untargeted resnet20 *\"]\n")
+    monkeypatch.setattr(study, "missing_images", lambda profile, job, compute=True: list(range(job.n or 0)))
+    monkeypatch.setattr(study, "in_sample_order", lambda profile, job, images: images)
+    pieces, waiting = runner.pending("p", set())
+    order = [(p.job.model, p.images[0]) for p in pieces if p.job.kind == "de"]
+    assert order == [("allconv", 0), ("nin", 0), ("allconv", 8), ("nin", 8), ("allconv", 16), ("nin", 16),
+                     ("resnet20", 0), ("resnet20", 8)] and waiting == 0
+    assert plan.priority(plan.load("p"))(Job.make("de", "vgg16", 4)) == 2  # no entry matches: last
+
+
+def test_a_priority_entry_is_a_pattern_or_a_list_of_patterns(profiles):
+    (profiles / "p.yaml").write_text("priority: [[]]\n")
+    with pytest.raises(ValueError, match="a priority entry is a pattern or a list of patterns"):
+        plan.load("p")
