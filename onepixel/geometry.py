@@ -98,6 +98,27 @@ def plane_slice(model: nn.Module, image: torch.Tensor, first: tuple[int, int, st
     return (values, probs.argmax(1).numpy().reshape(steps, steps), probs.max(1).values.numpy().reshape(steps, steps))
 
 
+def attack_planes(model: nn.Module, data, rows: pd.DataFrame, steps: int = 64,
+                  device: str = "auto") -> tuple[list[dict], int] | None:
+    """The planes through the pixel of the most confident successful attack in ``rows`` (on
+    ``data``, a whole test set): its red and green channels, and its red channel against its
+    neighbour's; as :func:`onepixel.plots.planes` panels, with the image. None without a success."""
+    ok = rows[rows.success].sort_values("adv_prob", ascending=False)
+    if not len(ok):
+        return None
+    r = ok.iloc[0]
+    image = data.images[int(r.image)].float() / 255  # a whole test set: an image's id is its position
+    x, y = int(r.x), int(r.y)
+    x2 = x + 1 if x < image.shape[2] - 1 else x - 1
+    red, green, red2 = (int((image[c, y, px] * 255).round()) for c, px in ((0, x), (1, x), (0, x2)))
+    values, pred, _ = plane_slice(model, image, (x, y, "r"), (x, y, "g"), steps, device)
+    values2, pred2, _ = plane_slice(model, image, (x, y, "r"), (x2, y, "r"), steps, device)
+    return [dict(values=values, pred=pred, clean=(red, green), xlabel="red", ylabel="green",
+                 title=f"pixel ({x}, {y})"),
+            dict(values=values2, pred=pred2, clean=(red, red2), xlabel=f"red of ({x}, {y})",
+                 ylabel=f"red of ({x2}, {y})", title="two pixels")], int(r.image)
+
+
 def colour_cube(model: nn.Module, image: torch.Tensor, label: int, x: int, y: int, levels: int = 16,
                 device: str = "auto") -> pd.DataFrame:
     """Every colour of a levels^3 grid over the RGB cube at pixel (x, y): prediction and true-class

@@ -78,10 +78,10 @@ def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1)
     n = len(matrices)
     cols = min(columns, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols + 0.8, 5.6 * rows), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols + 0.8, 5.3 * rows), squeeze=False, layout="constrained")
     for ax, (title, matrix) in zip(axes.flat, matrices.items()):
         sns.heatmap(100 * matrix, annot=True, fmt=".0f", cmap="rocket_r", vmin=0, vmax=100, ax=ax, cbar=False,
-                    xticklabels=classes, yticklabels=classes, annot_kws={"size": 8}, square=True)
+                    xticklabels=classes, yticklabels=classes, annot_kws={"size": 9.5}, square=True)
         ax.set_xlabel("target class")
         ax.set_ylabel("original class")
         ax.set_title(title, fontsize=10)
@@ -98,7 +98,7 @@ def from_to_bars(rates: dict[str, pd.DataFrame], classes):
     frames = [r.set_axis(list(classes)).mul(100).rename_axis("class").reset_index().assign(network=name)
               for name, r in rates.items()]
     df = pd.concat(frames, ignore_index=True)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.8), sharey=True)
     palette = {name: colours.get(name.split(",")[0].split(" ")[0], "grey") for name in rates}
     for ax, side in zip(axes, ("from", "to")):
         sns.barplot(df, x="class", y=side, hue="network", palette=palette, ax=ax, legend=side == "to")
@@ -106,7 +106,7 @@ def from_to_bars(rates: dict[str, pd.DataFrame], classes):
         ax.set_ylabel("success rate (%)")
         ax.set_title(f"attacks {side} each class", fontsize=10)
         ax.tick_params(axis="x", rotation=45)
-    axes[1].legend(fontsize=9, title="")
+    axes[1].legend(fontsize=9.5, title="")
     fig.tight_layout()
     return fig
 
@@ -123,43 +123,50 @@ def targets_reached(counts: dict[str, pd.Series]):
 
 
 def classes_reached(counts: dict[str, pd.Series], paper_means: dict[str, float], classes: int = 10):
-    """One panel per network: the share of images by the number of other classes they can be made
-    to reach (``counts[name]``, one value per image), with the mean over all images (solid) and the
-    paper's (dashed) marked."""
-    fig, axes = plt.subplots(1, len(counts), figsize=(3.3 * len(counts) + 0.4, 3.2), sharey=True, squeeze=False)
+    """The share of images by the number of other classes they can be made to reach
+    (``counts[name]``, one value per image), one bar colour per network, with each network's mean
+    over all images (solid line) and the paper's (dashed) marked in its colour."""
     colours = network_colours()
-    for ax, (name, reached) in zip(axes[0], counts.items()):
+    fig, ax = plt.subplots(figsize=(7.0, 3.6))
+    width = 0.8 / len(counts)
+    for k, (name, reached) in enumerate(counts.items()):
         share = reached.value_counts(normalize=True).reindex(range(classes), fill_value=0) * 100
-        ax.bar(share.index, share.values, color=colours.get(name, "grey"), width=0.8)
-        ax.axvline(reached.mean(), color="black", lw=1.5, label=f"ours: {reached.mean():.2f}")
+        colour = colours.get(name, "grey")
+        paper = f", paper {paper_means[name]}" if name in paper_means else ""
+        ax.bar(share.index + (k - (len(counts) - 1) / 2) * width, share.values, width=width, color=colour,
+               label=f"{name} (n={len(reached)}): mean {reached.mean():.2f}{paper}")
+        ax.axvline(reached.mean(), color=colour, lw=1.8)
         if name in paper_means:
-            ax.axvline(paper_means[name], color="black", lw=1.5, ls="--", label=f"paper: {paper_means[name]}")
-        ax.set_title(f"{name} (n={len(reached)} images)", fontsize=10)
-        ax.set_xlabel("other classes reached")
-        ax.set_xticks(range(classes))
-        ax.legend(fontsize=8, title="mean per image", title_fontsize=8)
-    axes[0, 0].set_ylabel("images (%)")
+            ax.axvline(paper_means[name], color=colour, lw=1.8, ls="--")
+    ax.set_xlabel("other classes reached")
+    ax.set_ylabel("images (%)")
+    ax.set_xticks(range(classes))
+    ax.legend(fontsize=9.5, title="network: mean per image (line), paper's (dashed)", title_fontsize=9.5)
     fig.tight_layout()
     return fig
 
 
 def success_curves(per_model: dict[str, tuple[dict, dict]]):
     """Success rate (%) against evaluations spent per image (log scale), one panel per network on
-    one y scale: a line per search (each to its own budget) and a star per fixed-cost method.
-    ``per_model[name] = (curves, points)`` from :func:`onepixel.study.budget_curves`."""
-    fig, axes = plt.subplots(1, len(per_model), figsize=(3.4 * len(per_model) + 0.6, 3.6), sharey=True,
-                             squeeze=False)
+    one y scale: a line per search (each to its own budget) and a star per fixed-cost method, one
+    legend below. ``per_model[name] = (curves, points)`` from :func:`onepixel.study.budget_curves`;
+    the legend names each method with the first network's n."""
+    fig, axes = plt.subplots(1, len(per_model), figsize=(7.0, 3.4), sharey=True, squeeze=False)
     for ax, (model, (curves, points)) in zip(axes[0], per_model.items()):
         for k, (name, (budgets, rates)) in enumerate(curves.items()):
-            ax.plot(budgets, 100 * np.asarray(rates), label=name, color=f"C{k}")
+            ax.plot(budgets, 100 * np.asarray(rates), label=name.split(" (")[0], color=f"C{k}")
         for k, (name, (cost, rate)) in enumerate((points or {}).items()):
-            ax.scatter([cost], [100 * rate], marker="*", s=140, label=name, zorder=3, color=f"C{len(curves) + k}")
+            ax.scatter([cost], [100 * rate], marker="*", s=140, label=name.split(" (")[0], zorder=3,
+                       color=f"C{len(curves) + k}")
         ax.set_xscale("log")
-        ax.set_xlabel("evaluations per image")
-        ax.set_title(model, fontsize=10)
-        ax.legend(fontsize=7.5, loc="upper left")
+        ax.set_xlabel("evaluations per image", fontsize=10)
+        ax.tick_params(labelsize=9.5)
+        ns = ", ".join(name.split(" (")[1].rstrip(")") for name in [*curves, *(points or {})] if " (" in name)
+        ax.set_title(f"{model}\n({ns})", fontsize=9.5)
     axes[0, 0].set_ylabel("success rate (%)")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9.5, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
@@ -176,7 +183,7 @@ def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = ""
 
     n = len(rows)
     blocks = -(-n // columns)
-    fig, axes = plt.subplots(3 * blocks, columns, figsize=(2.1 * columns + 0.7, 6.9 * blocks), squeeze=False)
+    fig, axes = plt.subplots(3 * blocks, columns, figsize=(1.6 * columns + 0.5, 5.4 * blocks), squeeze=False)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -196,10 +203,10 @@ def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = ""
         top, mid, low = (axes[3 * (k // columns) + i, k % columns] for i in range(3))
         top.imshow(img, interpolation="nearest")
         clean = f" ({100 * r.clean_prob:.0f}%)" if "clean_prob" in r and pd.notna(r.clean_prob) else ""
-        top.set_title(f"{short(classes[int(r.label)])}{clean}", fontsize=9)
+        top.set_title(f"{short(classes[int(r.label)])}{clean}", fontsize=9.5)
         mid.imshow(adv, interpolation="nearest")
         goal = "" if r.get("target", -1) in (-1, None) or pd.isna(r.get("target", -1)) else " (target)"
-        mid.set_title(f"→ {short(classes[int(r.adv_class)])}{goal} ({100 * r.adv_prob:.0f}%)", fontsize=9)
+        mid.set_title(f"→ {short(classes[int(r.adv_class)])}{goal}\n({100 * r.adv_prob:.0f}%)", fontsize=9.5)
         radius = max(1.5, img.shape[0] / 20)
         for x, y, *_ in pixels:
             mid.add_patch(plt.Circle((x, y), radius, fill=False, color="yellow", lw=1.5))
@@ -208,7 +215,7 @@ def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = ""
         y0, x0 = min(max(y - zoom, 0), h - 2 * zoom - 1), min(max(x - zoom, 0), w - 2 * zoom - 1)
         low.imshow(adv[y0:y0 + 2 * zoom + 1, x0:x0 + 2 * zoom + 1], interpolation="nearest")
         low.add_patch(plt.Rectangle((x - x0 - 0.5, y - y0 - 0.5), 1, 1, fill=False, color="yellow", lw=2))
-        low.set_title(f"pixel ({x}, {y})", fontsize=9)
+        low.set_title(f"pixel ({x}, {y})", fontsize=9.5)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
@@ -224,7 +231,7 @@ def line_slices(rows: dict[str, dict[str, pd.DataFrame]], classes, labels: dict[
     from .geometry import crossings
 
     channels = list(next(iter(rows.values())))
-    fig, axes = plt.subplots(len(rows), len(channels), figsize=(1.75 * len(channels) + 1.0, 1.45 * len(rows) + 1.4),
+    fig, axes = plt.subplots(len(rows), len(channels), figsize=(1.45 * len(channels) + 1.2, 1.45 * len(rows) + 1.5),
                              sharex=True, sharey=True, squeeze=False)
     palette = sns.color_palette("tab10", len(classes))
     shown = set()
@@ -239,12 +246,12 @@ def line_slices(rows: dict[str, dict[str, pd.DataFrame]], classes, labels: dict[
                 ax.axvline(v, ls=":", color="grey")
             for what, v in ((marks or {}).get(row_title, {}).get(channel) or {}).items():
                 ax.axvline(v, color="black" if what == "clean" else "crimson", lw=1.2, ls="-" if what == "clean" else "--")
-            ax.tick_params(labelsize=8)
+            ax.tick_params(labelsize=9)
             if r == 0:
-                ax.set_title({"grey": "all three (grey)"}.get(channel, f"{channel} channel"), fontsize=9)
+                ax.set_title({"grey": "all three (grey)"}.get(channel, f"{channel} channel"), fontsize=9.5)
             if r == len(rows) - 1:
-                ax.set_xlabel("value (0..255)", fontsize=8)
-        axes[r, 0].set_ylabel(row_title.replace(", ", ",\n", 1), fontsize=8)
+                ax.set_xlabel("value (0..255)", fontsize=9)
+        axes[r, 0].set_ylabel(row_title.replace(", ", ",\n", 1), fontsize=9)
     handles = [plt.Line2D([], [], color=palette[k], lw=2) for k in sorted(shown)]
     names = [short(classes[k]) for k in sorted(shown)]
     if marks:
@@ -252,33 +259,43 @@ def line_slices(rows: dict[str, dict[str, pd.DataFrame]], classes, labels: dict[
         names += ["clean value", "DE's value"]
     handles.append(plt.Line2D([], [], color="grey", ls=":"))
     names.append("prediction changes")
-    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 5), fontsize=8, frameon=False)
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize=9, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
-    rows_of_legend = -(-len(names) // 5)
+    rows_of_legend = -(-len(names) // 4)
     fig.tight_layout(rect=(0, (0.25 + 0.22 * rows_of_legend) / fig.get_figheight(), 1, 1))
     return fig
 
 
 def plane(values, pred, clean: tuple[int, int], classes, xlabel: str, ylabel: str, title: str = "", ax=None):
-    """Predicted class over a plane of two coordinates; the clean image's point marked."""
+    """Predicted class over a plane of two coordinates; the clean image's point marked, the classes
+    present named in a legend below the panel."""
     from matplotlib.colors import ListedColormap
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(4, 3.4))
+        _, ax = plt.subplots(figsize=(3.5, 4))
     present = np.unique(pred)
     palette = sns.color_palette("tab10", len(classes))
     ax.imshow(pred.T, origin="lower", extent=(values[0], values[-1], values[0], values[-1]), aspect="auto",
               cmap=ListedColormap(palette), vmin=-0.5, vmax=len(classes) - 0.5, interpolation="nearest")
     ax.scatter(*clean, marker="x", color="black", s=60, label="clean image")
     for c in present:
-        ax.scatter([], [], color=palette[c], marker="s", label=classes[c])
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
+        ax.scatter([], [], color=palette[c], marker="s", label=short(classes[c]))
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.grid(False)
     return ax
+
+
+def planes(panels: list[dict], classes):
+    """:func:`plane` panels side by side (``panels``: their keyword arguments)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.5 * len(panels), 4.2), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        plane(classes=classes, ax=ax, **panel)
+    fig.tight_layout()
+    return fig
 
 
 def mean_maps(maps: dict[str, pd.DataFrame]):
@@ -286,7 +303,7 @@ def mean_maps(maps: dict[str, pd.DataFrame]):
     colour scale with one colour bar."""
     grids = {title: m.groupby(["y", "x"]).best_other_prob.mean().unstack() for title, m in maps.items()}
     top = max(float(g.max().max()) for g in grids.values())
-    fig, axes = plt.subplots(1, len(grids), figsize=(2.8 * len(grids) + 0.9, 3.2), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(1, len(grids), figsize=(2.1 * len(grids) + 0.9, 2.9), squeeze=False, layout="constrained")
     for ax, (title, grid) in zip(axes.flat, grids.items()):
         sns.heatmap(grid, cmap="mako", vmin=0, vmax=top, ax=ax, cbar=False, square=True, xticklabels=8, yticklabels=8)
         ax.set_title(title, fontsize=10)
@@ -314,7 +331,7 @@ def headline(summary: pd.DataFrame):
     rates = summary[summary["ci low"].notna() & summary.paper.notna()].reset_index()
     tables = list(dict.fromkeys(rates["paper table"]))
     heights = [rates["paper table"].eq(t).sum() for t in tables]
-    fig, axes = plt.subplots(len(tables), 1, figsize=(7.5, 0.9 + 0.36 * sum(heights) + 0.45 * len(tables)),
+    fig, axes = plt.subplots(len(tables), 1, figsize=(7.0, 0.9 + 0.36 * sum(heights) + 0.45 * len(tables)),
                              sharex=True, gridspec_kw={"height_ratios": heights}, squeeze=False)
     colours = network_colours()
     for ax, table in zip(axes[:, 0], tables):

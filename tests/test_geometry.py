@@ -80,3 +80,18 @@ def test_bootstrap_interval_and_robust_classes():
     assert b["ci_low"] <= b["index"] <= b["ci_high"] and b["ci_low"] > 0.2 and b["images"] == 40
     robust = robust_classes(rows, ["a", "b", "c"])
     assert list(robust.columns) == ["from", "to", "mean"] and robust["mean"].is_monotonic_increasing
+
+
+def test_the_planes_go_through_the_most_confident_successful_attack():
+    from types import SimpleNamespace
+
+    from onepixel.geometry import attack_planes
+
+    images = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    images[1, 0, 4, 3] = 51  # red of (3, 4) at 0.2
+    data = SimpleNamespace(images=images)
+    rows = pd.DataFrame({"image": [0, 1], "success": [True, True], "adv_prob": [0.6, 0.9], "x": [0, 3], "y": [0, 4]})
+    panels, image = attack_planes(Linear(0.6), data, rows, steps=5, device="cpu")
+    assert image == 1 and panels[0]["clean"] == (51, 0) and panels[1]["ylabel"] == "red of (4, 4)"
+    assert panels[0]["pred"][-1, -1] == 1 and panels[0]["pred"][0, 0] == 0  # r + g crosses 0.6 on the plane
+    assert attack_planes(Linear(0.6), data, rows.assign(success=False), steps=5, device="cpu") is None

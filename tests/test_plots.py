@@ -1,0 +1,110 @@
+"""Every figure of the book, drawn from small data made here: it draws, and its text is legible
+where the book shows it (at the page's width, 7.0 inches at 1280 px: 672 CSS pixels)."""
+import json
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from onepixel import paper, plots  # noqa: E402
+from onepixel.results import Runs  # noqa: E402
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+PAGE_INCHES = 7.0  # the book's text column at 1280 px; a figure is scaled to it
+SMALLEST_PT = 9
+
+
+def smallest_text(fig) -> tuple[float, str]:
+    """The smallest font of ``fig``'s visible text as the book shows it (points at page width),
+    and that text."""
+    renderer = fig.canvas.get_renderer()
+    width = fig.get_tightbbox(renderer).width  # inches: the inline backend crops to the tight box
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text().strip()
+             and t.get_window_extent(renderer).width > 0]
+    t = min(texts, key=lambda t: t.get_fontsize())
+    return t.get_fontsize() * PAGE_INCHES / width, t.get_text()
+
+
+def rows(n: int, rng, targeted: bool = False) -> pd.DataFrame:
+    labels = rng.integers(0, 10, n)
+    return pd.DataFrame({"image": np.arange(n), "label": labels,
+                         "target": (labels + 1) % 10 if targeted else -1, "success": rng.random(n) < 0.4,
+                         "adv_class": (labels + 1) % 10, "adv_prob": rng.random(n), "clean_prob": rng.random(n),
+                         "true_prob": rng.random(n), "x": rng.integers(0, 32, n), "y": rng.integers(0, 32, n),
+                         "perturbation": [json.dumps([[int(x), int(y), 255, 0, 0]])
+                                          for x, y in rng.integers(0, 32, (n, 2))]})
+
+
+def line(rng) -> pd.DataFrame:
+    p = rng.dirichlet(np.ones(10), 64)
+    return pd.DataFrame({"value": np.linspace(0, 255, 64), **{f"p{k}": p[:, k] for k in range(10)},
+                         "pred": p.argmax(1)})
+
+
+def figures():
+    """(name, a function drawing the figure as a chapter does)."""
+    rng = np.random.default_rng(0)
+    nets = ["allconv", "nin", "vgg16"]
+    runs = {m: Runs(0.9, rows(40, rng), rows(18, rng, True)) for m in nets}
+    matrix = pd.DataFrame(rng.random((10, 10)))
+    grid = pd.DataFrame([(i, y, x, rng.random()) for i in range(3) for y in range(32) for x in range(32)],
+                        columns=["image", "y", "x", "best_other_prob"])
+    budgets = np.geomspace(1, 40_000, 30)
+    curves = {m: ({"DE (n=40)": (budgets, np.linspace(0, 0.3, 30)),
+                   "random (n=24)": (budgets[:20], np.linspace(0, 0.1, 20)),
+                   "single pixel (n=24)": (budgets[:20], np.linspace(0, 0.05, 20))},
+                  {"exhaustive, 8 corners (n=500)": (8192, 0.25)}) for m in nets}
+    data = SimpleNamespace(index=torch.arange(40), images=torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8))
+    best = rows(40, rng).nlargest(8, "adv_prob")
+    lines = {f"{i} (frog), {where} (3, 4)": {c: line(rng) for c in ("r", "g", "b", "grey")}
+             for i in (4179, 6063) for where in ("DE pixel", "random pixel")}
+    marks = {title: {c: {"clean": 100, "attack": 255} for c in ("r", "g", "b", "grey")} for title in lines}
+    plane = dict(values=np.linspace(0, 255, 16), pred=rng.integers(0, 3, (16, 16)), clean=(100, 50))
+    summary = pd.DataFrame([{"paper table": t, "network": m, "measure": "non-targeted success %", "ours": 30.0,
+                             "ci low": 20.0, "ci high": 40.0, "paper": 25.0} for t in ("VIII", "IV") for m in nets])
+    return [
+        ("success_bars", lambda: plots.success_bars(runs)),
+        ("depth_series", lambda: plots.depth_series(pd.DataFrame(
+            {"success %": [20, 25, 30, 35], "ci low %": [10] * 4, "ci high %": [50] * 4,
+             "accuracy %": [91, 92, 93, 93]}, index=[20, 32, 44, 56]))),
+        ("class_heatmaps", lambda: plots.class_heatmaps({f"{m}, exhaustive (n=500 images)": matrix for m in nets},
+                                                        CLASSES)),
+        ("from_to_bars", lambda: plots.from_to_bars(
+            {f"{m}, exhaustive": pd.DataFrame({"from": rng.random(10), "to": rng.random(10)}) for m in nets}, CLASSES)),
+        ("targets_reached", lambda: plots.targets_reached({"allconv, 1 px": pd.Series(rng.integers(0, 9, 20)),
+                                                          "allconv, 3 px": pd.Series(rng.integers(0, 9, 20))})),
+        ("classes_reached", lambda: plots.classes_reached({m: pd.Series(rng.integers(0, 4, 500)) for m in nets},
+                                                          paper.TARGETS_REACHED)),
+        ("success_curves", lambda: plots.success_curves(curves)),
+        ("gallery", lambda: plots.gallery(best, data, CLASSES)),
+        ("line_slices", lambda: plots.line_slices(lines, CLASSES, {t: 6 for t in lines}, marks=marks)),
+        ("planes", lambda: plots.planes([{**plane, "xlabel": "red", "ylabel": "green", "title": "allconv: pixel (3, 4)"},
+                                         {**plane, "xlabel": "red of (3, 4)", "ylabel": "red of (4, 4)",
+                                          "title": "allconv: two pixels"}], CLASSES)),
+        ("mean_maps", lambda: plots.mean_maps({f"{m} (n=500 images)": grid for m in nets})),
+        ("headline", lambda: plots.headline(summary)),
+    ]
+
+
+@pytest.mark.parametrize("name, draw", figures(), ids=[name for name, _ in figures()])
+def test_every_figure_draws_with_legible_text_at_page_width(name, draw):
+    plots.style()
+    fig = draw()
+    try:
+        size, text = smallest_text(fig)
+        assert size >= SMALLEST_PT - 0.05, f"{name}: {text!r} shows at {size:.1f} pt at page width"
+    finally:
+        plt.close(fig)
+
+
+def test_the_legibility_check_sees_small_text():
+    fig, ax = plt.subplots(figsize=(14, 3))
+    ax.set_title("small", fontsize=10)
+    assert smallest_text(fig)[0] < SMALLEST_PT
+    plt.close(fig)
