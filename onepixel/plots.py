@@ -98,15 +98,18 @@ def from_to_bars(rates: dict[str, pd.DataFrame], classes):
     frames = [r.set_axis(list(classes)).mul(100).rename_axis("class").reset_index().assign(network=name)
               for name, r in rates.items()]
     df = pd.concat(frames, ignore_index=True)
-    fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.8), sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(7.0, 5.4), sharex=True, sharey=True)
     palette = {name: colours.get(name.split(",")[0].split(" ")[0], "grey") for name in rates}
     for ax, side in zip(axes, ("from", "to")):
-        sns.barplot(df, x="class", y=side, hue="network", palette=palette, ax=ax, legend=side == "to")
+        sns.barplot(df, x="class", y=side, hue="network", palette=palette, ax=ax, legend=side == "from")
         ax.set_xlabel("")
         ax.set_ylabel("success rate (%)")
         ax.set_title(f"attacks {side} each class", fontsize=10)
-        ax.tick_params(axis="x", rotation=45)
-    axes[1].legend(fontsize=9.5, title="")
+    axes[1].tick_params(axis="x", rotation=30)
+    for label in axes[1].get_xticklabels():
+        label.set_horizontalalignment("right")
+    axes[0].set_ylim(0, 1.3 * max(df["from"].max(), df["to"].max()))  # room for the legend
+    axes[0].legend(fontsize=9.5, title="", ncol=len(rates), loc="upper left")
     fig.tight_layout()
     return fig
 
