@@ -154,3 +154,35 @@ def reason_codes(summary: pd.DataFrame, column: str = "main reason for a differe
     codes = {why: chr(ord("a") + i) for i, why in enumerate(dict.fromkeys(summary[column]))}
     table = summary.drop(columns=column).assign(reason=summary[column].map(codes))
     return table, "\n".join(f"- ({c}) {why}" for why, c in codes.items())
+
+
+def verdict(summary: pd.DataFrame, paper_n: int = 500) -> str:
+    """What :func:`paper_summary` says, in a few sentences: how many of the paper's success rates lie
+    inside our 95% intervals (all, and on the original test set), which lie outside, and how wide the
+    one-pixel non-targeted intervals on the original test set are now, next to the width the paper's
+    sample of ``paper_n`` images would give at the paper's rate."""
+    rates = summary.dropna(subset=["paper inside our CI"])
+    if not len(rates):
+        return "No success rate is stored yet that the paper reports."
+    inside = rates["paper inside our CI"].astype(bool)
+    original = rates.index.get_level_values("paper table") == "VIII"
+    text = [f"Of the {len(rates)} success rates compared with the paper, {int(inside.sum())} have the paper's "
+            f"value inside our 95% interval; on the original test set (Table VIII), {int(inside[original].sum())} "
+            f"of {int(original.sum())} do."]
+    outside = [f"Table {t}, {name}, {measure.replace(' (clustered CI)', '')}: ours {r.ours:.1f} "
+               f"[{r['ci low']:.1f}, {r['ci high']:.1f}], paper {r.paper:g}"
+               for (t, name, measure), r in rates[~inside].iterrows()]
+    if outside:
+        kaggle = " (all from tables the paper measured on the Kaggle set)" if inside[original].all() else ""
+        text.append(f"Outside{kaggle}: " + "; ".join(outside) + ".")
+    main = rates[original & (rates.index.get_level_values("measure") == "non-targeted success %")]
+    if len(main):
+        widths = []
+        for (_, name, _), r in main.iterrows():
+            lo, hi = metrics.wilson_interval(round(r.paper / 100 * paper_n), paper_n)
+            widths.append(f"{name} {r['ci high'] - r['ci low']:.1f} points (n={int(r.n)}; "
+                          f"{100 * (hi - lo):.1f} with {paper_n} images)")
+        text.append("Widths of the one-pixel non-targeted intervals on the original test set: "
+                    + ", ".join(widths) + ".")
+    return " ".join(text)
+

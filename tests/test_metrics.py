@@ -217,3 +217,17 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
     runs["squeezenet1_0"] = Runs(0.7, attacked("squeezenet1_0", False))  # nothing to show: no ImageNet gallery
     readme.write_readme("smoke", path, tmp_path / "static")
     assert "imagenet.png" not in path.read_text() and not (tmp_path / "static" / "readme-gallery-imagenet.png").exists()
+
+
+def test_the_verdict_counts_paper_values_inside_our_intervals_and_states_the_widths():
+    from onepixel.comparison import paper_summary, verdict
+
+    untargeted = ROWS.assign(target=-1).drop_duplicates("image")  # 3 images: successes T, F, F
+    summary = paper_summary({"allconv": Runs(0.9, untargeted, ROWS)})
+    text = verdict(summary)
+    rates = summary.dropna(subset=["paper inside our CI"])
+    assert f"Of the {len(rates)} success rates" in text
+    assert "Outside: Table VIII, allconv, targeted success %: ours 50.0" in text, "50% of 6 pairs vs the paper's 3.41"
+    main = summary.loc[("VIII", "allconv", "non-targeted success %")]
+    assert f"allconv {main['ci high'] - main['ci low']:.1f} points (n=3; " in text and "with 500 images)" in text
+    assert verdict(summary.iloc[:0]) == "No success rate is stored yet that the paper reports."
