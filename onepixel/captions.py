@@ -105,8 +105,9 @@ def table(frame: pd.DataFrame, caption: str, name: str) -> Table:
 
 
 class Figure:
-    """A matplotlib figure with a caption and a name, for figures drawn in a loop (one cell, many
-    figures): glued (``myst_nb.glue``) and shown in the book as a numbered ``{glue:figure}``."""
+    """A matplotlib figure with a caption and a name: drawn once as a 2x PNG, glued (``myst_nb.glue``)
+    and shown in the book as a numbered ``{glue:figure}``, in Jupyter as the PNG under its caption.
+    Used where a cell draws several figures (a loop) or computes a figure before its caption."""
 
     def __init__(self, fig, caption: str, name: str):
         if not name.startswith("fig-"):
@@ -117,13 +118,14 @@ class Figure:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=220, bbox_inches="tight")
         self.png = buffer.getvalue()
+        plt.close(fig)
         try:
+            from IPython.display import Image
             from myst_nb import glue
 
-            glue(name, fig, display=False)
+            glue(name, Image(data=self.png, format="png"), display=False)  # the same PNG, drawn once
         except ImportError:  # outside a book build there is nothing to glue into
             pass
-        plt.close(fig)
 
     def _repr_markdown_(self) -> str:
         return "\n".join([f":::{{glue:figure}} {self.name}", f":name: {self.name}", "", self.caption, ":::"])

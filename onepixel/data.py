@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import storage
 from .storage import atomic_write, cache_dir
 
 CIFAR10_CLASSES = (
@@ -84,12 +85,16 @@ class ImageDataset:
 
 
 def data_roots() -> list[Path]:
-    """Folders searched for data, in order: $ONEPIXEL_DATA, ./data, ../shared/data."""
+    """Folders searched for data, in order: $ONEPIXEL_DATA, ./data, ../shared/data, then the same two
+    beside the checkout (a notebook opened in Jupyter runs in ``notebooks/``)."""
     roots = []
     if os.environ.get("ONEPIXEL_DATA"):
         roots.append(Path(os.environ["ONEPIXEL_DATA"]))
     roots += [Path("data"), Path("..") / "shared" / "data"]
-    return [r.resolve() for r in roots]
+    repo = storage.checkout()
+    if repo is not None:
+        roots += [repo / "data", repo.parent / "shared" / "data"]
+    return list(dict.fromkeys(r.resolve() for r in roots))
 
 
 def shown_path(path: Path) -> str:

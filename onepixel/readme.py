@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import metrics, paper
+from .report import most_confident
 from .results import Runs
 from .storage import REPO
 from .study import model_and_data
@@ -44,7 +45,7 @@ def gallery(runs: dict[str, Runs], dataset: str, per_model: int):
     from . import plots
     from .models import network
 
-    best = [run.untargeted[run.untargeted.success].nlargest(per_model, "adv_prob").assign(model=name)
+    best = [most_confident(run.untargeted, per_model).assign(model=name)
             for name, run in runs.items() if network(name).dataset == dataset and run.untargeted is not None]
     best = pd.concat(best, ignore_index=True) if best else pd.DataFrame()
     if not len(best):

@@ -131,6 +131,13 @@ def too_few_per_class(setting: str, rows: pd.DataFrame, classes: int, min_images
             "search below.")
 
 
+def most_confident(rows: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The ``n`` successful attacks of ``rows`` with the highest adversarial probability, one per image
+    (an image's most confident target), most confident first."""
+    ok = rows[rows.success].sort_values("adv_prob", ascending=False, kind="stable")
+    return ok.drop_duplicates("image").head(n)
+
+
 def vulnerability_distance(maps: dict[str, pd.DataFrame], size: int = 32) -> pd.DataFrame:
     """Distance to the image centre of each image's most vulnerable pixel, against all pixels."""
     from .geometry import distance_to_centre

@@ -10,6 +10,11 @@ from typing import Callable
 REPO = Path(__file__).resolve().parents[1]
 
 
+def checkout() -> Path | None:
+    """The repository this package runs from (None when installed elsewhere, without notebooks)."""
+    return REPO if (REPO / "notebooks" / "profiles").is_dir() else None
+
+
 def atomic_write(path: Path | str, write: Callable[[Path], object]) -> Path:
     """``write(tmp)`` to a temporary file beside ``path``, then move it over ``path`` in one step."""
     path = Path(path)

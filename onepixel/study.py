@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import metrics
+from . import metrics, storage
 from .attack import PAPER
 from .evaluator import resolve_device
 from .experiments import Job, chunk_size, experiments, model_and_data, size_for, store, timed_compute
@@ -29,8 +29,12 @@ log = logging.getLogger(__name__)
 
 
 def results_root() -> Path:
-    """$ONEPIXEL_RESULTS or ./results."""
-    return Path(os.environ.get("ONEPIXEL_RESULTS", "results"))
+    """$ONEPIXEL_RESULTS, else the checkout's ``results/`` (wherever Python was started: a notebook
+    opened in Jupyter runs in ``notebooks/``), else ./results."""
+    if os.environ.get("ONEPIXEL_RESULTS"):
+        return Path(os.environ["ONEPIXEL_RESULTS"])
+    repo = storage.checkout()
+    return repo / "results" if repo is not None else Path("results")
 
 
 def job_images(profile: str, job: Job, compute: bool = True) -> list[int] | None:

@@ -38,8 +38,12 @@ def test_any_dataframe_shows_no_missing_values_and_whole_numbers_as_integers():
     assert cells == ["–", "1.36", "x", "24"] + ["–"] * 4
 
 
-def test_a_figure_drawn_in_a_loop_is_glued_and_numbered():
+def test_a_figure_drawn_in_a_loop_is_glued_and_numbered(monkeypatch):
     import matplotlib
+    import myst_nb
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: glued.update({name: value}))
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -50,5 +54,6 @@ def test_a_figure_drawn_in_a_loop_is_glued_and_numbered():
     assert shown._repr_markdown_().splitlines() == [":::{glue:figure} fig-two", ":name: fig-two", "", "Two points.", ":::"]
     assert shown._repr_html_().startswith('<figure><img src="data:image/png;base64,iVBOR')
     assert not plt.get_fignums()  # closed: not shown a second time by the inline backend
+    assert glued["fig-two"].data == shown.png  # the book shows the PNG drawn once for Jupyter
     with pytest.raises(ValueError, match="start with 'fig-'"):
         captions.figure(plt.figure(), "x", "two")

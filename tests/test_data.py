@@ -75,10 +75,23 @@ def test_corrupt_copy_names_the_batch(tmp_path, monkeypatch, small_official):
 def test_missing_data_lists_places(tmp_path, monkeypatch):
     monkeypatch.setenv("ONEPIXEL_DATA", str(tmp_path / "nowhere"))
     monkeypatch.chdir(tmp_path)  # no ./data and no ../shared/data here
+    monkeypatch.setattr("onepixel.storage.checkout", lambda: None)  # nor beside an installed package
     with pytest.raises(DataNotFoundError, match="nowhere.*ONEPIXEL_DATA"):
         load_cifar10("test")
     with pytest.raises(ValueError, match="split"):
         load_cifar10("validation")
+
+
+def test_a_notebook_opened_in_its_folder_finds_the_checkouts_data_and_results(monkeypatch):
+    from onepixel.storage import REPO
+    from onepixel.study import results_root
+
+    shared_or_skip("cifar10")
+    monkeypatch.delenv("ONEPIXEL_DATA", raising=False)
+    monkeypatch.delenv("ONEPIXEL_RESULTS", raising=False)
+    monkeypatch.chdir(REPO / "notebooks")  # where Jupyter runs a notebook it opens
+    assert results_root() == REPO / "results"
+    assert len(load_cifar10("test")) == 10_000
 
 
 def test_real_cifar10_is_official():

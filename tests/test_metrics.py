@@ -190,6 +190,15 @@ def test_class_pairs_are_not_shown_from_too_few_images_per_class():
     assert "(0 images)" in too_few_per_class("x", rows.iloc[:0], classes=2)
 
 
+def test_the_most_confident_successes_come_one_per_image():
+    from onepixel.report import most_confident
+
+    rows = pd.DataFrame({"image": [1, 1, 2, 3, 4], "success": [True, True, False, True, True],
+                         "adv_prob": [0.6, 0.9, 0.99, 0.5, 0.7]})
+    assert most_confident(rows, 2).adv_prob.tolist() == [0.9, 0.7]
+    assert most_confident(rows, 9).image.tolist() == [1, 4, 3]
+
+
 def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypatch):
     from .conftest import SHARED, shared_or_skip
 
