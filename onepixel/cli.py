@@ -43,7 +43,7 @@ def cmd_accuracy(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     import torch
 
-    from . import study
+    from . import storage, study
     from .bench import few_pixel_rates, write_json
     from .evaluator import resolve_device
     from .models import load_pretrained
@@ -68,7 +68,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
                           for name, k in (pair.split(":") for pair in args.pixel_pairs)})
     print(df.to_string(**fmt), flush=True)
     write_json(df, out / f"{args.profile}-few-pixels.json", popsize=400, threads=torch.get_num_threads())
-    print(f"stored under {study.results_root() / args.profile}/bench-* and {out}/{args.profile}-*.json")
+    print(f"stored under {storage.results_root() / args.profile}/bench-* and {out}/{args.profile}-*.json")
 
 
 def cmd_attack(args: argparse.Namespace) -> None:

@@ -49,3 +49,12 @@ TARGETS_REACHED_ORIGINAL = {m: 9 * v["targeted"] / 100 for m, v in ORIGINAL_TEST
 # The study's targets: the paper's networks, with the offline stand-in for AlexNet.
 PAPER_NAME = {"allconv": "AllConv", "nin": "NiN", "vgg16": "VGG16", "squeezenet1_0": "AlexNet (BVLC)"}
 PAPER_MODEL = {"squeezenet1_0": "alexnet"}
+
+
+def reported_rate(model: str, kind: str) -> float | None:
+    """The paper's success rate (%) for ``model`` and ``kind`` ("untargeted" or "targeted"): Table
+    VIII (original test set) where it has the network, else Table IV (the Kaggle set, ImageNet for
+    the AlexNet stand-in); None where it reports none."""
+    if model in ORIGINAL_TEST_SET:
+        return ORIGINAL_TEST_SET[model][kind]
+    return KAGGLE_SET.get(PAPER_MODEL.get(model, model), {}).get(kind)

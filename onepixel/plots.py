@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import captions, metrics
+from . import captions, metrics, paper
 from .models import MODELS
 from .results import Runs
 
@@ -32,24 +32,33 @@ def style() -> None:
 
 
 def success_bars(runs: dict[str, Runs]):
-    """Success rates with 95% Wilson intervals per model and attack kind."""
-    rows = []
-    for name, run in runs.items():
-        for kind, df in (("non-targeted", run.untargeted), ("targeted", run.targeted)):
-            if df is not None and len(df):
-                r = metrics.rate(df.success)
-                rows.append({"model": name, "attack": kind, "rate": 100 * r["rate"],
-                             "low": 100 * r["ci_low"], "high": 100 * r["ci_high"]})
-    df = pd.DataFrame(rows)
+    """Non-targeted and targeted success per network: ours as bars with the 95% intervals of the
+    book's tables (targeted: clustered by image), the paper's value as a black diamond where it
+    reports one (:func:`onepixel.paper.reported_rate`)."""
+    kinds = {"non-targeted": ("untargeted", lambda rows: metrics.rate(rows.success)),
+             "targeted": ("targeted", metrics.targeted_rate)}
     fig, ax = plt.subplots()
-    sns.barplot(df, x="model", y="rate", hue="attack", ax=ax)
-    for bar, (_, row) in zip(ax.patches, df.sort_values(["attack", "model"], key=lambda s: s.map(
-            {k: i for i, k in enumerate(df[s.name].unique())})).iterrows()):
-        x = bar.get_x() + bar.get_width() / 2
-        ax.plot([x, x], [row.low, row.high], color="black", lw=1)
+    width, names = 0.38, list(runs)
+    for k, (label, (kind, interval)) in enumerate(kinds.items()):
+        colour = sns.color_palette("colorblind")[k]
+        for i, name in enumerate(names):
+            x, df = i + (k - 0.5) * width, getattr(runs[name], kind)
+            if df is not None and len(df):
+                r = interval(df)
+                ax.bar(x, 100 * r["rate"], width, color=colour, label=label)
+                ax.errorbar(x, 100 * r["rate"], yerr=[[100 * (r["rate"] - r["ci_low"])], [100 * (r["ci_high"] - r["rate"])]],
+                            color="black", lw=1, capsize=3)
+            reported = paper.reported_rate(name, kind)
+            if reported is not None:
+                ax.plot(x, reported, marker="D", color="black", mec="white", ms=7, ls="none", zorder=3,
+                        label="paper")
+    handles, labels = ax.get_legend_handles_labels()
+    legend = dict(zip(labels, handles))  # one entry per label
+    order = [label for label in [*kinds, "paper"] if label in legend]
+    ax.legend([legend[label] for label in order], order, fontsize=9)
+    ax.set_xticks(range(len(names)), names, rotation=20)
+    ax.grid(axis="x", visible=False)
     ax.set_ylabel("success rate (%)")
-    ax.set_xlabel("")
-    ax.tick_params(axis="x", rotation=20)
     fig.tight_layout()
     return fig
 

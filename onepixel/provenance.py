@@ -12,8 +12,8 @@ import yaml
 from .models import input_size, network, parameter_count
 from .plan import PROFILES
 from .results import cost_path, stored_shards, versions
-from .storage import REPO
-from .study import accuracy, model_and_data, results_root
+from .storage import REPO, results_root
+from .study import accuracy, model_and_data
 
 
 def network_table(profile: str, models: list[str]) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import plan, study
 from .experiments import Job, chunk_size, experiments, store, timed_compute
+from .storage import results_root
 
 
 @dataclass
@@ -30,7 +31,7 @@ def status(profile: str) -> pd.DataFrame:
     (from the measured CPU seconds per image of that experiment; none before its first shard).
     An experiment planned twice (the paper rule of the early-stop comparison) counts its hours once."""
     rows, seen = [], set()
-    root = study.results_root()
+    root = results_root()
     for job in plan.jobs(profile):
         exp = experiments(job, root, profile)[0]
         cost, stored_rows = exp.cost(), exp.load()  # each read once
@@ -134,7 +135,7 @@ def run(profile: str, scheduler: str | None = None, workers: int | None = None, 
             future = next(done)
             piece = in_flight.pop(future)
             frames, cost = future.result()
-            store(experiments(piece.job, study.results_root(), profile, device), frames, cost)
+            store(experiments(piece.job, results_root(), profile, device), frames, cost)
             busy.difference_update((piece.job, i) for i in piece.images)
             stored += 1
             cpu_hours += cost["cpu_seconds"] / 3600

@@ -1,5 +1,5 @@
-"""Files on disk: atomic writes (a reader, or a run killed mid-write, sees the old file or the new
-one) and the cache folder."""
+"""Where files live (the checkout, the results store, the cache folder) and atomic writes (a reader,
+or a run killed mid-write, sees the old file or the new one)."""
 from __future__ import annotations
 
 import os
@@ -13,6 +13,15 @@ REPO = Path(__file__).resolve().parents[1]
 def checkout() -> Path | None:
     """The repository this package runs from (None when installed elsewhere, without notebooks)."""
     return REPO if (REPO / "notebooks" / "profiles").is_dir() else None
+
+
+def results_root() -> Path:
+    """$ONEPIXEL_RESULTS, else the checkout's ``results/`` (wherever Python was started: a notebook
+    opened in Jupyter runs in ``notebooks/``), else ./results."""
+    if os.environ.get("ONEPIXEL_RESULTS"):
+        return Path(os.environ["ONEPIXEL_RESULTS"])
+    repo = checkout()
+    return repo / "results" if repo is not None else Path("results")
 
 
 def atomic_write(path: Path | str, write: Callable[[Path], object]) -> Path:

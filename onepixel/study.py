@@ -9,32 +9,22 @@ of stored experiment, read top to bottom, rather than a module per chapter.
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 
-from . import metrics, storage
+from . import metrics
 from .attack import PAPER
 from .evaluator import resolve_device
 from .experiments import Job, chunk_size, experiments, model_and_data, size_for, store, timed_compute
 from .models import input_size, load_pretrained, network
 from .results import Experiment, Runs
+from .storage import results_root
 
 __all__ = ["model_and_data"]
 log = logging.getLogger(__name__)
-
-
-def results_root() -> Path:
-    """$ONEPIXEL_RESULTS, else the checkout's ``results/`` (wherever Python was started: a notebook
-    opened in Jupyter runs in ``notebooks/``), else ./results."""
-    if os.environ.get("ONEPIXEL_RESULTS"):
-        return Path(os.environ["ONEPIXEL_RESULTS"])
-    repo = storage.checkout()
-    return repo / "results" if repo is not None else Path("results")
 
 
 def job_images(profile: str, job: Job, compute: bool = True) -> list[int] | None:

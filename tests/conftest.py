@@ -5,8 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-from onepixel.bench import CountingModel  # noqa: F401  (used by the tests)
-
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 

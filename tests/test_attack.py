@@ -6,11 +6,12 @@ import torch
 from torch import nn
 
 from onepixel import OnePixelAttack
+from onepixel.bench import CountingModel
 from onepixel.de import clip_to_bounds, distinct_indices, init_population, mutate, select
 from onepixel.evaluator import Evaluator, apply_candidates, round_candidates
 from onepixel.models import Normalize
 
-from .conftest import CountingModel, PlantedModel
+from .conftest import PlantedModel
 
 FAST = dict(popsize=100, maxiter=30, progress=False)
 

@@ -83,8 +83,7 @@ def test_missing_data_lists_places(tmp_path, monkeypatch):
 
 
 def test_a_notebook_opened_in_its_folder_finds_the_checkouts_data_and_results(monkeypatch):
-    from onepixel.storage import REPO
-    from onepixel.study import results_root
+    from onepixel.storage import REPO, results_root
 
     shared_or_skip("cifar10")
     monkeypatch.delenv("ONEPIXEL_DATA", raising=False)

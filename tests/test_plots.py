@@ -108,3 +108,14 @@ def test_the_legibility_check_sees_small_text():
     ax.set_title("small", fontsize=10)
     assert smallest_text(fig)[0] < SMALLEST_PT
     plt.close(fig)
+
+
+def test_success_bars_mark_every_value_the_paper_reports():
+    rng = np.random.default_rng(1)
+    runs = {m: Runs(0.9, rows(40, rng), rows(18, rng, True)) for m in ("allconv", "nin", "vgg16")}
+    runs["efficientnet_lite0"] = Runs(0.8, rows(8, rng), None)  # the paper reports nothing for it
+    fig = plots.success_bars(runs)
+    diamonds = sorted(round(y, 2) for line in fig.axes[0].lines if line.get_marker() == "D" for y in line.get_ydata())
+    plt.close(fig)
+    assert diamonds == sorted(paper.ORIGINAL_TEST_SET[m][k] for m in ("allconv", "nin", "vgg16")
+                              for k in ("untargeted", "targeted"))

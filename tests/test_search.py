@@ -1,10 +1,9 @@
 import pytest
 import torch
 
+from onepixel.bench import CountingModel
 from onepixel.evaluator import apply_candidates
 from onepixel.search import colour_grid, exhaustive_search, random_search, single_pixel_search
-
-from .conftest import CountingModel
 
 
 def test_colour_grid():
