@@ -44,10 +44,10 @@ def success_bars(runs: dict[str, Runs]):
         for i, name in enumerate(names):
             x, df = i + (k - 0.5) * width, getattr(runs[name], kind)
             if df is not None and len(df):
-                r = interval(df)
-                ax.bar(x, 100 * r["rate"], width, color=colour, label=label)
-                ax.errorbar(x, 100 * r["rate"], yerr=[[100 * (r["rate"] - r["ci_low"])], [100 * (r["ci_high"] - r["rate"])]],
-                            color="black", lw=1, capsize=3)
+                r = {key: 100 * value for key, value in interval(df).items() if key in ("rate", "ci_low", "ci_high")}
+                ax.bar(x, r["rate"], width, color=colour, label=label)
+                ax.errorbar(x, r["rate"], yerr=[[r["rate"] - r["ci_low"]], [r["ci_high"] - r["rate"]]], color="black",
+                            lw=1, capsize=3)
             reported = paper.reported_rate(name, kind)
             if reported is not None:
                 ax.plot(x, reported, marker="D", color="black", mec="white", ms=7, ls="none", zorder=3,
