@@ -16,7 +16,7 @@ def paper_comparison(runs: dict[str, Runs]) -> pd.DataFrame:
     rows = []
     for name, run in runs.items():
         ref = paper.ORIGINAL_TEST_SET.get(name, {})
-        kaggle = paper.KAGGLE_SET.get(paper.PAPER_MODEL.get(name, name), {})
+        kaggle = paper.kaggle(name)
         u, t = run.untargeted, run.targeted
         row = {"model": name, "paper network": paper.PAPER_NAME.get(name, "-")}
         if u is not None and len(u):
@@ -69,7 +69,7 @@ def paper_summary(runs: dict[str, Runs], few: dict[tuple[str, int], Runs] | None
 
     for name, run in runs.items():
         u, t = run.untargeted, run.targeted
-        ref, kaggle = paper.ORIGINAL_TEST_SET.get(name), paper.KAGGLE_SET.get(paper.PAPER_MODEL.get(name, name), {})
+        ref, kaggle = paper.ORIGINAL_TEST_SET.get(name), paper.kaggle(name)
         imagenet = network(name).dataset == "imagenet"
         if kaggle:
             add("IV" if not imagenet else "IV (ImageNet)", name, "accuracy %", 100 * run.accuracy,

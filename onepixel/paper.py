@@ -51,10 +51,16 @@ PAPER_NAME = {"allconv": "AllConv", "nin": "NiN", "vgg16": "VGG16", "squeezenet1
 PAPER_MODEL = {"squeezenet1_0": "alexnet"}
 
 
+def kaggle(model: str) -> dict:
+    """Table IV's row for ``model`` (through its paper counterpart, e.g. AlexNet for SqueezeNet 1.0);
+    empty where the paper has none."""
+    return KAGGLE_SET.get(PAPER_MODEL.get(model, model), {})
+
+
 def reported_rate(model: str, kind: str) -> float | None:
     """The paper's success rate (%) for ``model`` and ``kind`` ("untargeted" or "targeted"): Table
     VIII (original test set) where it has the network, else Table IV (the Kaggle set, ImageNet for
     the AlexNet stand-in); None where it reports none."""
     if model in ORIGINAL_TEST_SET:
         return ORIGINAL_TEST_SET[model][kind]
-    return KAGGLE_SET.get(PAPER_MODEL.get(model, model), {}).get(kind)
+    return kaggle(model).get(kind)

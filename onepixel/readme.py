@@ -17,7 +17,7 @@ def headline(runs: dict[str, Runs]) -> pd.DataFrame:
     Table VIII (original CIFAR-10 test set) or Table IV (ImageNet, AlexNet)."""
     rows = []
     for name, run in runs.items():
-        ref = paper.ORIGINAL_TEST_SET.get(name) or paper.KAGGLE_SET.get(paper.PAPER_MODEL.get(name, ""), {})
+        ref = paper.ORIGINAL_TEST_SET.get(name) or paper.kaggle(name)
         u, t = run.untargeted, run.targeted
         rows.append({"network": name, "accuracy %": f"{100 * run.accuracy:.1f}",
                      "non-targeted % (ours)": metrics.percent(metrics.rate(u.success)) if u is not None else "-",

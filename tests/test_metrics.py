@@ -29,6 +29,15 @@ def test_paper_metrics():
     assert confidence(ROWS) == pytest.approx((0.9 + 0.6 + 0.95) / 3), "mean p(adv) over successes"
 
 
+def test_paper_values_reach_stand_ins_through_their_paper_counterpart():
+    from onepixel import paper
+
+    assert paper.kaggle("squeezenet1_0") is paper.KAGGLE_SET["alexnet"] and paper.kaggle("resnet20") == {}
+    assert paper.reported_rate("squeezenet1_0", "untargeted") == 16.04, "AlexNet's Table IV value"
+    assert paper.reported_rate("allconv", "untargeted") == 22.60, "Table VIII before Table IV"
+    assert paper.reported_rate("squeezenet1_0", "targeted") is None and paper.reported_rate("resnet20", "targeted") is None
+
+
 def test_paper_summary_puts_ours_next_to_the_paper():
     from onepixel import paper
     from onepixel.comparison import paper_summary
