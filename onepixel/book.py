@@ -126,38 +126,51 @@ def execute(profile: str, out_dir: Path, notebooks_dir: Path = REPO / "notebooks
     return timings
 
 
-def edition(profile: str, root: Path = REPO) -> str:
-    """The footer line naming an edition: profile, build date, commit, CPU hours of its stored
-    results and the sample sizes of its one-pixel non-targeted runs."""
+def edition(profile: str, root: Path = REPO) -> dict:
+    """What names an edition: profile, date, commit, CPU hours of the stored results and the sample
+    sizes (images) of the headline runs (:func:`onepixel.plan.headline_jobs`), as the store holds
+    them now."""
     from . import plan, study
-    from .experiments import DE_DEFAULTS
     from .provenance import compute_spent
 
     git = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    commit = git.stdout.strip() if git.returncode == 0 else "none (not a git checkout)"
     spent = compute_spent(profile)
-    hours = float(spent.loc["total", "CPU hours"]) if "total" in spent.index else 0.0
-    sizes = []
-    for job in plan.jobs(profile):
-        if job.kind == "de" and job.p == DE_DEFAULTS and job.n is not None:  # the paper's one-pixel attack
-            images = study.job_images(profile, job, compute=False) or []
-            sizes.append(f"{job.model} {len(study.stored_images(profile, job) & set(images))}")
-    samples = ", ".join(sizes)
-    return (f"Edition: profile <code>{profile}</code>, built {time.strftime('%Y-%m-%d')} from commit {commit}, "
-            f"{hours:.1f} CPU hours of stored results"
+    samples = {}
+    for job in plan.headline_jobs(profile):
+        images = study.job_images(profile, job, compute=False) or []
+        samples[job.model] = len(study.stored_images(profile, job) & set(images))
+    return {"profile": profile, "built": time.strftime("%Y-%m-%d"),
+            "commit": git.stdout.strip() if git.returncode == 0 else "none (not a git checkout)",
+            "cpu_hours": round(float(spent.loc["total", "CPU hours"]) if "total" in spent.index else 0.0, 2),
+            "samples": samples}
+
+
+def edition_path(profile: str, root: Path = REPO) -> Path:
+    """Where a build records the edition its executed notebooks show."""
+    return root / "book" / f"edition-{profile}.json"
+
+
+def footer(record: dict) -> str:
+    """The footer line of every page, from an :func:`edition` record."""
+    samples = ", ".join(f"{model} {n}" for model, n in record["samples"].items())
+    return (f"Edition: profile <code>{record['profile']}</code>, built {record['built']} from commit "
+            f"{record['commit']}, {record['cpu_hours']:.1f} CPU hours of stored results"
             + (f"; one-pixel non-targeted samples (images): {samples}" if samples else "")
             + ". Every number on these pages comes from a recorded run under results/.")
 
 
 def render(root: Path = REPO, profile: str | None = None) -> Path:
     """Jupyter Book HTML build of ``root`` (all files, nitpicky, warnings as errors); with a
-    ``profile``, the footer names the edition (see :func:`edition`)."""
+    ``profile``, the footer names the edition the executed notebooks show (recorded when they were
+    executed; the store as it is now where no build recorded one)."""
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(root), "--all", "-W", "-n", "--keep-going"]
     if profile is not None:
         import yaml
 
         cfg = yaml.safe_load((root / "_config.yml").read_text())
-        cfg.setdefault("html", {})["extra_footer"] = edition(profile, root)
+        recorded = edition_path(profile, root)
+        record = json.loads(recorded.read_text()) if recorded.exists() else edition(profile, root)
+        cfg.setdefault("html", {})["extra_footer"] = footer(record)
         config = root / "_build" / "_config.edition.yml"
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -171,10 +184,12 @@ def render(root: Path = REPO, profile: str | None = None) -> Path:
 
 def build(profile: str = "cpu", execute_notebooks: bool = True, only: list[str] | None = None,
           root: Path = REPO) -> Path:
-    """Execute the notebooks into ``root/book`` (unless told not to) and render the book."""
+    """Execute the notebooks into ``root/book`` (unless told not to), record the edition they show
+    and render the book."""
     if execute_notebooks:
         timings = execute(profile, root / "book", root / "notebooks", only, cwd=root)
         log = root / "book" / f"timings-{profile}.json"
         previous = json.loads(log.read_text()) if log.exists() else {}
         log.write_text(json.dumps({**previous, **timings}, indent=2) + "\n")
+        edition_path(profile, root).write_text(json.dumps(edition(profile, root), indent=2) + "\n")
     return render(root, profile)

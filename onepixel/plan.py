@@ -214,6 +214,16 @@ def chapter_jobs(chapter: str, s: Mapping[str, Any]) -> list[Job]:
     return CHAPTER_JOBS[chapter](s)
 
 
+def headline_jobs(profile: str) -> list[Job]:
+    """The one-pixel non-targeted attacks on chapter 02's networks, as the profile plans them: the
+    runs that the README's headline and each page's edition line report (none if the profile does
+    not plan chapter 02)."""
+    if "02_attacks" not in (load(profile).get("chapters") or CHAPTERS):
+        return []
+    s = settings(profile, "02_attacks")
+    return _untargeted(s, s["models"], s["n_untargeted"], s["pixels"], s["n_untargeted_imagenet"])
+
+
 def matches(label: str, pattern: str) -> bool:
     """Whether an experiment label matches a priority pattern: ``*`` and ``?`` are wildcards,
     everything else (the brackets of ``[bounds redraw]`` included) is literal."""

@@ -102,20 +102,29 @@ def cost_table(runs: dict[str, Runs]) -> pd.DataFrame:
                      "paper: evaluations": ref.get("evaluations"), "paper: distortion": ref.get("distortion")})
     return pd.DataFrame(rows).set_index("model")
 
-def asymmetry_table(matrices: dict[str, tuple[pd.DataFrame, pd.DataFrame]], classes) -> pd.DataFrame:
-    """Asymmetry index with bootstrap 95% interval per setting; ``matrices[name] = (rows, matrix)``."""
+def asymmetry_table(matrices: dict[str, tuple[pd.DataFrame, pd.DataFrame]], classes,
+                    min_images: int = 2) -> pd.DataFrame:
+    """Asymmetry index with bootstrap 95% interval per setting; ``matrices[name] = (rows, matrix)``.
+    A setting with fewer than ``min_images`` images of some original class gets no index (the rule
+    of :func:`too_few_per_class`); a most asymmetric pair only where some pair differs."""
     from .geometry import asymmetric_pairs, bootstrap_asymmetry
 
     out = []
     for name, (rows, matrix) in matrices.items():
+        images = rows.image.nunique() if len(rows) else 0
+        covered = metrics.classes_covered(rows, min_images)
+        if covered < len(classes):
+            out.append({"setting": name, "asymmetry index": None,
+                        "95% CI": f"too few images: {covered} of {len(classes)} classes have {min_images} or more",
+                        "images": images, "most asymmetric pair": "-"})
+            continue
         b = bootstrap_asymmetry(rows, len(classes))
         top = asymmetric_pairs(matrix, list(classes), top=1)
-        known = not np.isnan(b["ci_low"])
         out.append({"setting": name, "asymmetry index": round(b["index"], 3),
-                    "95% CI": f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]" if known else "too few images",
-                    "images": b["images"],
+                    "95% CI": f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]" if np.isfinite(b["index"])
+                    else "no successful attack", "images": images,
                     "most asymmetric pair": f"{top.a[0]} -> {top.b[0]}: {100 * top.a_to_b[0]:.0f}% vs "
-                                            f"{100 * top.b_to_a[0]:.0f}%" if len(top) else "-"})
+                                            f"{100 * top.b_to_a[0]:.0f}%" if len(top) and top.difference[0] else "-"})
     return pd.DataFrame(out).set_index("setting")
 
 

@@ -68,6 +68,25 @@ def test_smoke_book_builds(smoke_book, monkeypatch):
     assert [p.stat().st_mtime for p in stored] == mtimes
 
 
+def test_the_footer_names_the_edition_the_notebooks_were_executed_from(smoke_book):
+    """The build records the edition when it executes; rendering again (``--no-execute``) after the
+    store has changed still names that edition, not the store as it is now."""
+    from onepixel.book import edition_path, footer, render
+
+    root, html = smoke_book
+    path = edition_path("smoke", root)
+    record = json.loads(path.read_text())
+    assert record["profile"] == "smoke" and record["samples"] and all(n > 0 for n in record["samples"].values())
+    assert footer(record) in (html / "book" / "intro.html").read_text()
+    path.write_text(json.dumps({**record, "commit": "recorded", "cpu_hours": 1234.5}))
+    try:
+        page = (render(root, "smoke") / "book" / "02_attacks.html").read_text()
+        assert "from commit recorded, 1234.5 CPU hours" in page
+    finally:
+        path.write_text(json.dumps(record))
+        render(root, "smoke")
+
+
 def test_failing_notebook_stops_the_build(tmp_path):
     import nbformat
 

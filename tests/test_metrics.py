@@ -199,6 +199,25 @@ def test_class_pairs_are_not_shown_from_too_few_images_per_class():
     assert "(0 images)" in too_few_per_class("x", rows.iloc[:0], classes=2)
 
 
+def test_the_asymmetry_index_needs_every_class_and_a_pair_that_differs():
+    from onepixel.metrics import success_matrix
+    from onepixel.report import asymmetry_table
+
+    # classes 0 and 1, two images each: 0 -> 1 succeeds for both images, 1 -> 0 for neither
+    rows = pd.DataFrame({"image": [1, 2, 3, 4], "label": [0, 0, 1, 1], "target": [1, 1, 0, 0],
+                         "success": [True, True, False, False]})
+    fewer = rows[rows.image != 4]
+    flat = rows.assign(success=False)
+    table = asymmetry_table({name: (r, success_matrix(r, 2)) for name, r in
+                             [("full", rows), ("fewer", fewer), ("flat", flat)]}, ["cat", "dog"])
+    assert table.loc["full", "asymmetry index"] == pytest.approx(2 ** 0.5, abs=1e-3)
+    assert table.loc["full", "most asymmetric pair"] == "cat -> dog: 100% vs 0%" and table.loc["full", "images"] == 4
+    assert pd.isna(table.loc["fewer", "asymmetry index"]) and table.loc["fewer", "most asymmetric pair"] == "-"
+    assert table.loc["fewer", "95% CI"] == "too few images: 1 of 2 classes have 2 or more"
+    assert table.loc["flat", "most asymmetric pair"] == "-", "no pair differs: none is the most asymmetric"
+    assert pd.isna(table.loc["flat", "asymmetry index"]) and table.loc["flat", "95% CI"] == "no successful attack"
+
+
 def test_the_most_confident_successes_come_one_per_image():
     from onepixel.report import most_confident
 

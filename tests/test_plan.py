@@ -92,3 +92,13 @@ def test_a_priority_entry_is_a_pattern_or_a_list_of_patterns(profiles):
     (profiles / "p.yaml").write_text("priority: [[]]\n")
     with pytest.raises(ValueError, match="a priority entry is a pattern or a list of patterns"):
         plan.load("p")
+
+
+def test_headline_jobs_are_chapter_02s_one_pixel_non_targeted_attacks(profiles):
+    (profiles / "p.yaml").write_text("common: {n_untargeted: 6}\n"
+                                     "02_attacks: {models: [allconv, squeezenet1_0], n_untargeted_imagenet: 2}\n")
+    assert [job.label() for job in plan.headline_jobs("p")] == ["de-1px-untargeted allconv (6)",
+                                                                 "de-1px-untargeted squeezenet1_0 (2)"]
+    assert {job.key for job in plan.headline_jobs("p")} <= {job.key for job in plan.jobs("p")}
+    (profiles / "q.yaml").write_text("chapters: [06_gallery]\n")
+    assert plan.headline_jobs("q") == []
