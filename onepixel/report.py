@@ -12,8 +12,8 @@ def few_pixel_table(runs: dict[tuple[str, int], Runs]) -> pd.DataFrame:
     """Table 1 rows per (model, pixels), with the paper's Table V where it reports the pair."""
     table = metrics.attack_table({f"{m}|{k}": r for (m, k), r in runs.items()}).reset_index()
     table[["model", "pixels"]] = table.pop("model").str.split("|", expand=True)
-    for col in ("targeted", "untargeted", "confidence"):
-        values = [paper.FEW_PIXELS.get((m, int(k)), {}).get(col) for m, k in zip(table.model, table.pixels)]
+    for key, col in (("targeted", "targeted"), ("untargeted", "non-targeted"), ("confidence", "confidence")):
+        values = [paper.FEW_PIXELS.get((m, int(k)), {}).get(key) for m, k in zip(table.model, table.pixels)]
         if any(v is not None for v in values):  # networks the paper did not attack get no paper columns
             table[f"paper: {col} %"] = values
     return table.set_index(["model", "pixels"])

@@ -199,6 +199,17 @@ def test_class_pairs_are_not_shown_from_too_few_images_per_class():
     assert "(0 images)" in too_few_per_class("x", rows.iloc[:0], classes=2)
 
 
+def test_few_pixel_rows_carry_the_papers_table_v_where_it_reports_the_pair():
+    from onepixel import paper
+    from onepixel.report import few_pixel_table
+
+    untargeted = ROWS.assign(target=-1)
+    table = few_pixel_table({("allconv", 1): Runs(0.9, untargeted), ("allconv", 3): Runs(0.9, untargeted)})
+    assert table.loc[("allconv", "3"), "paper: non-targeted %"] == paper.FEW_PIXELS[("allconv", 3)]["untargeted"]
+    assert pd.isna(table.loc[("allconv", "1"), "paper: non-targeted %"])
+    assert table.loc[("allconv", "3"), "non-targeted %"] == table.loc[("allconv", "1"), "non-targeted %"]
+
+
 def test_the_asymmetry_index_needs_every_class_and_a_pair_that_differs():
     from onepixel.metrics import success_matrix
     from onepixel.report import asymmetry_table
