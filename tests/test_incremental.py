@@ -143,13 +143,25 @@ def test_tuning_picks_a_measured_cutoff():
     assert backend.tune(probe=20, repeats=1, margin=0.0)[0] == 1, "no cutoff beats dense by 100%: dense"
 
 
-def test_tuning_times_dense_as_often_as_the_fastest_cutoffs(monkeypatch):
+@pytest.mark.parametrize("dense_cost", [0.5, 5.0], ids=["dense fastest", "dense slowest"])
+def test_tuning_times_dense_as_often_as_the_fastest_cutoffs(monkeypatch, dense_cost):
+    """Dense and its three fastest rivals are timed again, whatever dense's place among them (on a
+    clock that charges each cutoff a fixed cost, so the outcome does not depend on the machine)."""
+    from onepixel.incremental import tuning
+
     backend = IncrementalBackend(randomise_batchnorm(ARCHITECTURES["allconv"]()), torch.rand(2, 3, 32, 32), cutoff=5)
-    calls, logits = [], backend.logits
-    monkeypatch.setattr(backend, "logits", lambda idx, cand, cutoff: calls.append(cutoff) or logits(idx, cand, cutoff))
-    _, timings = backend.tune(probe=4, repeats=2)
-    rivals = sorted((c for c in timings if c != 1), key=calls.count, reverse=True)[:3]
-    assert calls.count(1) == 3 and all(calls.count(c) >= 3 for c in rivals)
+    calls, logits, clock = [], backend.logits, [0.0]
+
+    def charged(idx, cand, cutoff):
+        calls.append(cutoff)
+        clock[0] += dense_cost if cutoff == 1 else 1 + cutoff / 100
+        return logits(idx, cand, cutoff)
+    monkeypatch.setattr(backend, "logits", charged)
+    monkeypatch.setattr(tuning.time, "perf_counter", lambda: clock[0])
+    best, timings = backend.tune(probe=4, repeats=2)
+    rivals = sorted(c for c in timings if c != 1)[:3]  # the cheapest cutoffs on this clock
+    assert calls.count(1) == 3 and all(calls.count(c) == 3 for c in rivals)
+    assert best == (1 if dense_cost < 1 else rivals[0])
 
 
 def test_auto_uses_the_plain_model_when_dense_was_measured_fastest(monkeypatch):

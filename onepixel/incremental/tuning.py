@@ -33,7 +33,7 @@ def tuned_cutoff(backend, probe: int, pixels: int = 1) -> int:
 def tune(backend, probe: int = 64, repeats: int = 2, margin: float = 0.9, pixels: int = 1) -> tuple[int, dict]:
     """Time ``probe`` random ``pixels``-pixel candidates at 1 (dense) and at each cutoff before a
     spatial, add or concat node (switching before a cheap op never pays), once each; then time
-    the three fastest and dense ``repeats`` times more (each keeps its best time, so dense is
+    dense and the three fastest other cutoffs ``repeats`` times more (each keeps its best time, so dense is
     judged on as many runs as its rivals). Returns the fastest cutoff, or 1 (dense) when it is
     not faster than dense by ``margin`` (a gain inside timing noise is none), and all timings (s)."""
     g = torch.Generator().manual_seed(0)
@@ -55,7 +55,7 @@ def tune(backend, probe: int = 64, repeats: int = 2, margin: float = 0.9, pixels
     seconds(backend.limit)  # warm-up
     timings = {c: seconds(c) for c in range(1, backend.limit + 1)
                if c in (1, backend.limit) or backend.kind[backend.nodes[c]][0] in ("spatial", "add", "cat")}
-    for c in {1, *sorted(timings, key=timings.get)[:3]}:
+    for c in {1, *sorted((c for c in timings if c != 1), key=timings.get)[:3]}:  # dense and its 3 fastest rivals
         timings[c] = min([timings[c]] + [seconds(c) for _ in range(repeats)])
     best = min(timings, key=timings.get)
     return (best if timings[best] < margin * timings[1] else 1), timings
