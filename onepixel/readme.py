@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import metrics, paper
+from . import comparison, metrics, paper
 from .report import most_confident
 from .results import Runs
 from .storage import REPO
@@ -60,7 +60,8 @@ def gallery(runs: dict[str, Runs], dataset: str, per_model: int):
 def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path = REPO / "book" / "_static",
                  per_model: int = 2) -> pd.DataFrame:
     """Put the headline table of ``profile``'s one-pixel runs (as chapter 02 runs them) into the
-    README between ``<!-- headline -->`` markers, with galleries of its most confident successful
+    README between ``<!-- headline -->`` markers, with chapter 02's verdict on the paper's values
+    (:func:`onepixel.comparison.verdict`) and galleries of its most confident successful
     attacks on the CIFAR-10 and the ImageNet networks (saved under ``figures``)."""
     import matplotlib.pyplot as plt
 
@@ -85,7 +86,8 @@ def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path 
         plt.close(fig)
         images.append(f"![Most confident one-pixel attacks, {'ImageNet' if suffix else 'CIFAR-10'}]"
                       f"({path.relative_to(REPO) if path.is_relative_to(REPO) else path})")
-    body = (f"{table.to_markdown(index=False)}\n\n" + "\n\n".join(images) + "\n\n"
+    body = (f"{table.to_markdown(index=False)}\n\n{comparison.verdict(comparison.paper_summary(runs))}\n\n"
+            + "\n\n".join(images) + "\n\n"
             f"Profile `{profile}`: one pixel, the paper's DE settings; rates with 95% Wilson intervals and "
             f"denominators (targeted: n image-target pairs, the interval on the design-effect sample size, since an image's 9 targets are correlated). Paper values: Table VIII (original CIFAR-10 test set) and Table IV (ImageNet, AlexNet "
             f"for our SqueezeNet stand-in). Regenerate with `onepixel readme --profile {profile}`.")

@@ -252,7 +252,7 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
         image = int(data.index[0])
         return pd.DataFrame({"image": [image], "label": [int(data.labels[0])], "target": [-1], "success": [success],
                              "adv_class": [1], "adv_prob": [0.7], "true_prob": [0.2], "clean_prob": [0.9],
-                             "perturbation": ["[[3, 4, 255, 0, 0]]"]})
+                             "perturbation": ["[[3, 4, 255, 0, 0]]"], "evaluations": [800], "distortion": [120.0]})
     runs = {"allconv": Runs(0.9, attacked("allconv", True)), "squeezenet1_0": Runs(0.7, attacked("squeezenet1_0", True))}
     monkeypatch.setattr(study, "one_pixel_runs", lambda *a, **k: runs)
     path = tmp_path / "README.md"
@@ -260,6 +260,7 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
     table = readme.write_readme("smoke", path, tmp_path / "static")
     text = path.read_text()
     assert list(table.network) == ["allconv", "squeezenet1_0"] and "| allconv " in text
+    assert "have the paper's value inside our 95% interval" in text  # the verdict, under the table
     assert "readme-gallery.png" in text and "readme-gallery-imagenet.png" in text
     assert (tmp_path / "static" / "readme-gallery-imagenet.png").stat().st_size > 1000
     runs["squeezenet1_0"] = Runs(0.7, attacked("squeezenet1_0", False))  # nothing to show: no ImageNet gallery
