@@ -276,7 +276,15 @@ def test_the_verdict_counts_paper_values_inside_our_intervals_and_states_the_wid
     text = verdict(summary)
     rates = summary.dropna(subset=["paper inside our CI"])
     assert f"Of the {len(rates)} success rates" in text
-    assert "Outside: Table VIII, allconv, targeted success %: ours 50.0" in text, "50% of 6 pairs vs the paper's 3.41"
+    assert "Outside on the original test set (Table VIII): allconv, targeted success %: ours 50.0" in text, \
+        "50% of 6 pairs vs the paper's 3.41"
+    assert "other tables" not in text, "Table IV's 68.71 lies inside the interval of 3 images"
+    failed = pd.DataFrame({"image": range(40), "target": -1, "success": False, "adv_prob": 0.1, "true_prob": 0.9,
+                           "evaluations": 40_000, "distortion": 0.0})
+    none_fooled = verdict(paper_summary({"allconv": Runs(0.9, failed, None)}))
+    assert "Outside on the original test set (Table VIII): allconv, non-targeted success %: ours 0.0" in none_fooled
+    assert "Outside on the paper's other tables (the Kaggle set" in none_fooled
+    assert "Table IV, allconv, non-targeted success %: ours 0.0 [0.0, 8.8], paper 68.71" in none_fooled
     main = summary.loc[("VIII", "allconv", "non-targeted success %")]
     assert f"allconv {main['ci high'] - main['ci low']:.1f} points (n=3; " in text and "with 500 images)" in text
     assert verdict(summary.iloc[:0]) == "No success rate is stored yet that the paper reports."
