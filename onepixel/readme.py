@@ -61,18 +61,20 @@ def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path 
                  per_model: int = 2) -> pd.DataFrame:
     """Put the headline table of ``profile``'s one-pixel runs (as chapter 02 runs them) into the
     README between ``<!-- headline -->`` markers, with chapter 02's verdict on the paper's values
-    (:func:`onepixel.comparison.verdict`) and galleries of its most confident successful
+    (:func:`onepixel.comparison.verdict`), the edition it shows (commit and CPU hours of the store,
+    :func:`onepixel.book.edition`) and galleries of its most confident successful
     attacks on the CIFAR-10 and the ImageNet networks (saved under ``figures``)."""
     import matplotlib.pyplot as plt
 
     from . import plots
+    from .book import edition
     from .plan import settings
     from .study import de_settings, one_pixel_runs
 
     p = settings(profile, "02_attacks")
     runs = one_pixel_runs(profile, p["models"], p["n_untargeted"], p["n_targeted"], p["targeted_models"],
                           p["n_untargeted_imagenet"], pixels=p["pixels"], **de_settings(p))
-    table = headline(runs)
+    table, record = headline(runs), edition(profile)
     plots.style()
     images = []
     for dataset, suffix in (("cifar10", ""), ("imagenet", "-imagenet")):
@@ -90,7 +92,9 @@ def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path 
             + "\n\n".join(images) + "\n\n"
             f"Profile `{profile}`: one pixel, the paper's DE settings; rates with 95% Wilson intervals and "
             f"denominators (targeted: n image-target pairs, the interval on the design-effect sample size, since an image's 9 targets are correlated). Paper values: Table VIII (original CIFAR-10 test set) and Table IV (ImageNet, AlexNet "
-            f"for our SqueezeNet stand-in). Regenerate with `onepixel readme --profile {profile}`.")
+            f"for our SqueezeNet stand-in). From the results stored at commit {record['commit']} "
+            f"({record['cpu_hours']:.1f} CPU hours), {record['built']}; regenerate with "
+            f"`onepixel readme --profile {profile}`.")
     text = readme.read_text()
     if "<!-- headline -->" not in text:  # first run: add the section before the set-up instructions
         text = text.replace("## Set up and use", "## Headline results\n\n<!-- headline -->\n<!-- /headline -->\n\n"

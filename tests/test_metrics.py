@@ -244,6 +244,7 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
     shared_or_skip("imagenet-val-1300")
     shared_or_skip("cifar10")
     monkeypatch.setenv("ONEPIXEL_DATA", str(SHARED))
+    monkeypatch.setenv("ONEPIXEL_RESULTS", str(tmp_path / "results"))
     from onepixel import readme, study
     from onepixel.study import model_and_data
 
@@ -261,6 +262,7 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
     text = path.read_text()
     assert list(table.network) == ["allconv", "squeezenet1_0"] and "| allconv " in text
     assert "have the paper's value inside our 95% interval" in text  # the verdict, under the table
+    assert "From the results stored at commit " in text and "(0.0 CPU hours)" in text  # an empty store
     assert "readme-gallery.png" in text and "readme-gallery-imagenet.png" in text
     assert (tmp_path / "static" / "readme-gallery-imagenet.png").stat().st_size > 1000
     runs["squeezenet1_0"] = Runs(0.7, attacked("squeezenet1_0", False))  # nothing to show: no ImageNet gallery
