@@ -126,23 +126,28 @@ def execute(profile: str, out_dir: Path, notebooks_dir: Path = REPO / "notebooks
     return timings
 
 
-def edition(profile: str, root: Path = REPO) -> dict:
-    """What names an edition: profile, date, commit, CPU hours of the stored results and the sample
-    sizes (images) of the headline runs (:func:`onepixel.plan.headline_jobs`), as the store holds
-    them now."""
-    from . import plan, study
+def stamp(profile: str, root: Path = REPO) -> dict:
+    """Where a publication's numbers come from: profile, date, commit and CPU hours of the stored
+    results."""
     from .provenance import compute_spent
 
     git = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     spent = compute_spent(profile)
+    return {"profile": profile, "built": time.strftime("%Y-%m-%d"),
+            "commit": git.stdout.strip() if git.returncode == 0 else "none (not a git checkout)",
+            "cpu_hours": round(float(spent.loc["total", "CPU hours"]) if "total" in spent.index else 0.0, 2)}
+
+
+def edition(profile: str, root: Path = REPO) -> dict:
+    """What names an edition: its :func:`stamp` and the sample sizes (images) of the headline
+    runs (:func:`onepixel.plan.headline_jobs`), as the store holds them now."""
+    from . import plan, study
+
     samples = {}
     for job in plan.headline_jobs(profile):
         images = study.job_images(profile, job, compute=False) or []
         samples[job.model] = len(study.stored_images(profile, job) & set(images))
-    return {"profile": profile, "built": time.strftime("%Y-%m-%d"),
-            "commit": git.stdout.strip() if git.returncode == 0 else "none (not a git checkout)",
-            "cpu_hours": round(float(spent.loc["total", "CPU hours"]) if "total" in spent.index else 0.0, 2),
-            "samples": samples}
+    return {**stamp(profile, root), "samples": samples}
 
 
 def edition_path(profile: str, root: Path = REPO) -> Path:

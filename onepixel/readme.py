@@ -62,19 +62,19 @@ def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path 
     """Put the headline table of ``profile``'s one-pixel runs (as chapter 02 runs them) into the
     README between ``<!-- headline -->`` markers, with chapter 02's verdict on the paper's values
     (:func:`onepixel.comparison.verdict`), the edition it shows (commit and CPU hours of the store,
-    :func:`onepixel.book.edition`) and galleries of its most confident successful
+    :func:`onepixel.book.stamp`) and galleries of its most confident successful
     attacks on the CIFAR-10 and the ImageNet networks (saved under ``figures``)."""
     import matplotlib.pyplot as plt
 
     from . import plots
-    from .book import edition
+    from .book import stamp
     from .plan import settings
     from .study import de_settings, one_pixel_runs
 
     p = settings(profile, "02_attacks")
     runs = one_pixel_runs(profile, p["models"], p["n_untargeted"], p["n_targeted"], p["targeted_models"],
                           p["n_untargeted_imagenet"], pixels=p["pixels"], **de_settings(p))
-    table, record = headline(runs), edition(profile)
+    table, record = headline(runs), stamp(profile)
     plots.style()
     images = []
     for dataset, suffix in (("cifar10", ""), ("imagenet", "-imagenet")):
