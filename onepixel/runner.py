@@ -150,5 +150,7 @@ def run(profile: str, scheduler: str | None = None, workers: int | None = None, 
         bar.close()
         if own:
             client.close()
+            if client.cluster is not None:  # the LocalCluster made here: its worker processes end too
+                client.cluster.close()
     left, waiting = pending(profile, set())
     return {"stored": stored, "left": len(left), "waiting": waiting, "cpu_hours": round(cpu_hours, 3)}

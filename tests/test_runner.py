@@ -1,4 +1,5 @@
 """`onepixel run` on Dask: the same rows as an in-process run; a killed run resumes losing nothing."""
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from .conftest import SHARED, shared_or_skip
 
 TINY = """chapters: [06_gallery, 07_geometry]
 common: {popsize: 20, maxiter: 6, seed: 0, device: cpu, compute: true}
-06_gallery: {models: [resnet20], n_untargeted: %d}
+06_gallery: {models: [resnet20], targeted_models: [resnet20], n_untargeted: %d, n_targeted: 1}
 07_geometry: {models: [resnet20], targeted_models: [resnet20], n_untargeted: 0, n_targeted: 1, n_exhaustive: 1,
               n_cube: 1, cube_levels: 2}
 """
@@ -65,7 +66,8 @@ def test_dask_run_stores_what_an_in_process_run_stores(tiny, monkeypatch):
 
     reference = in_process("tiny", tiny / "reference", monkeypatch)
     monkeypatch.setenv("ONEPIXEL_RESULTS", str(tiny / "dask"))
-    with Client(LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, memory_limit=0)) as client:
+    with (LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, memory_limit=0) as cluster,
+          Client(cluster) as client):
         result = runner.run("tiny", client=client, threads=1)
     assert result["left"] == 0 and result["waiting"] == 0 and result["stored"] > 0
     ours = all_rows("tiny", tiny / "dask")
@@ -75,6 +77,7 @@ def test_dask_run_stores_what_an_in_process_run_stores(tiny, monkeypatch):
     table = runner.status("tiny")
     assert (table.planned == table.stored).all()
     assert runner.run("tiny", client=None, workers=1)["stored"] == 0, "nothing left to do"
+    assert not multiprocessing.active_children(), "the LocalCluster run made has shut its workers down"
 
 
 def test_a_killed_run_resumes_without_loss_or_duplicates(tiny, monkeypatch):
