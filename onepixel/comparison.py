@@ -184,8 +184,8 @@ def verdict(summary: pd.DataFrame, paper_n: int = 500) -> str:
         widths = []
         for (_, name, _), r in main.iterrows():
             lo, hi = metrics.wilson_interval(round(r.paper / 100 * paper_n), paper_n)
-            widths.append(f"{name} {r['ci high'] - r['ci low']:.1f} points (n={int(r.n)}; "
-                          f"{100 * (hi - lo):.1f} with {paper_n} images)")
+            widths.append(f"{name} {r['ci high'] - r['ci low']:.1f} points (n={int(r.n)}; the paper's "
+                          f"{paper_n} images at its own rate: {100 * (hi - lo):.1f})")
         text.append("Widths of the one-pixel non-targeted intervals on the original test set: "
                     + ", ".join(widths) + ".")
     return " ".join(text)

@@ -288,5 +288,5 @@ def test_the_verdict_counts_paper_values_inside_our_intervals_and_states_the_wid
     assert "Outside on the paper's other tables (the Kaggle set" in none_fooled
     assert "Table IV, allconv, non-targeted success %: ours 0.0 [0.0, 8.8], paper 68.71" in none_fooled
     main = summary.loc[("VIII", "allconv", "non-targeted success %")]
-    assert f"allconv {main['ci high'] - main['ci low']:.1f} points (n=3; " in text and "with 500 images)" in text
+    assert f"allconv {main['ci high'] - main['ci low']:.1f} points (n=3; " in text and "the paper's 500 images at its own rate: " in text
     assert verdict(summary.iloc[:0]) == "No success rate is stored yet that the paper reports."
