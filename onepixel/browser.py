@@ -19,10 +19,11 @@ from pathlib import Path
 WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
 MISSING = re.compile(r"\b(nan|NaN|None|NaT)\b|<NA>")
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:home|root|tmp|work|usr|opt|mnt|var)/[\w.-]+")
+RAW_ROLE = re.compile(r"\{[a-z:]+\}`[^`]*`")  # a MyST role the build did not render, e.g. {cite:t}`key`
 
 # In the page: elements wider than the article, images that did not load, missing values in
 # table cells, math not typeset, output figures and tables without a numbered caption, absolute
-# paths in the text.
+# paths and MyST roles left as text.
 INSPECT = """() => {
   const article = document.querySelector('article.bd-article') || document.querySelector('main');
   const style = getComputedStyle(article);
@@ -93,6 +94,7 @@ def check_page(context, url: str, base: str, wide_limit: bool, shot: Path) -> li
     problems += [f"figure without a numbered caption: {src}" for src in found["unnumbered"]]
     problems += [f"table without a numbered caption: {t!r}" for t in found["uncaptioned"]]
     problems += [f"absolute path in the text: {p}" for p in sorted(set(ABSOLUTE_PATH.findall(found["text"])))]
+    problems += [f"markup shown as text: {r}" for r in sorted(set(RAW_ROLE.findall(found["text"])))]
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)
     page.close()

@@ -28,6 +28,15 @@ def network_table(profile: str, models: list[str]) -> pd.DataFrame:
                      "weights": net.source, "sha256": model.weights_digest[:8]})
     return pd.DataFrame(rows).set_index("model")
 
+def architecture_references(models: list[str]) -> str:
+    """Each architecture's paper as a MyST citation, models sharing one grouped:
+    ``"allconv {cite:p}`springenberg2015allconv`; resnet20, resnet32 {cite:p}`he2016resnet`"``."""
+    by_paper: dict[str, list[str]] = {}
+    for name in models:
+        by_paper.setdefault(network(name).cite, []).append(name)
+    return "; ".join(f"{', '.join(names)} {{cite:p}}`{key}`" for key, names in by_paper.items())
+
+
 def data_provenance(models: list[str]) -> list[str]:
     seen = {}
     for name in models:

@@ -149,7 +149,7 @@ def test_bad_profiles_fail_naming_the_entry(tmp_path, monkeypatch):
 def test_pages_in_chromium(smoke_book):
     """Every page at 1280 x 800 and 390 x 844 in Chromium (Playwright): no request outside the book,
     no console error, every image loaded, nothing wider than the page at 1280 px, every equation
-    typeset, no missing value in a table, no absolute path; internal links resolve. Screenshots of
+    typeset, no missing value in a table, no absolute path, no MyST role left as text; internal links resolve. Screenshots of
     every page at both widths go to _build/screenshots/smoke for a person to look at."""
     from html.parser import HTMLParser
     from urllib.parse import urljoin, urlparse
@@ -194,14 +194,15 @@ def test_the_browser_check_finds_what_a_reader_would_see(tmp_path):
         "<table><tr><td>NaN</td><td>None</td></tr></table>"
         "<table style='width: 2000px'><tr><td>wide</td></tr></table>"
         "<img src='missing.png'><img src='https://example.org/x.png'>"
-        "<p>read from /home/someone/data</p><span class='math'>\\(x^2\\)</span>"
+        "<p>read from /home/someone/data, see {cite:t}`su2019onepixel`</p><span class='math'>\\(x^2\\)</span>"
         "<div class='cell_output'><img src='data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4"
         "2mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=='><table><tr><td>bare</td></tr></table></div>"
         "<script>console.error('boom')</script></article></main></body></html>")
     problems = " | ".join(p for r in check_book(tmp_path, tmp_path / "shots") for p in r.problems)
     for expected in ("missing value in a table: 'NaN'", "missing value in a table: 'None'", "wider than the page",
                      "image did not load: missing.png", "request outside the book: https://example.org",
-                     "absolute path in the text: /home/someone", "equation not typeset", "console error: boom",
+                     "absolute path in the text: /home/someone",
+                     "markup shown as text: {cite:t}`su2019onepixel`", "equation not typeset", "console error: boom",
                      "figure without a numbered caption: data:image/png", "table without a numbered caption: 'bare'"):
         assert expected in problems, f"{expected!r} not found in: {problems}"
     assert (tmp_path / "shots" / "bad-desktop.png").stat().st_size > 1000

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -103,3 +104,14 @@ def test_a_registered_network_loads_and_is_accepted_by_profiles(tmp_path):
         plan.check_values("test", {"models": ["toy"]})
     with pytest.raises(ValueError, match="unknown model 'toy'; choose from allconv"):
         load_pretrained("toy")
+
+
+def test_every_architecture_cites_a_paper_of_the_bibliography():
+    from onepixel.models import NETWORKS
+    from onepixel.provenance import architecture_references
+
+    bib = (Path(__file__).parents[1] / "book" / "references.bib").read_text()
+    for net in NETWORKS.values():
+        assert f"{{{net.cite}," in bib, f"{net.name}: {net.cite!r} is not in book/references.bib"
+    assert architecture_references(["allconv", "resnet20", "resnet32"]) == \
+        "allconv {cite:p}`springenberg2015allconv`; resnet20, resnet32 {cite:p}`he2016resnet`"
