@@ -23,14 +23,16 @@ def _missing(value) -> bool:
 
 
 def decimals(values) -> int:
-    """Decimals a column of numbers needs to show each value to 3 significant digits, at most 2
-    (0: all whole numbers; values below 0.001 are written in scientific notation instead)."""
+    """Decimals a column of numbers needs to show each value to 3 significant digits, at most 2,
+    and no more than the value has (4.7 needs 1, not 4.70; 0: all whole numbers; values below 0.001
+    are written in scientific notation instead)."""
     need = 0
     for v in values:
         if isinstance(v, Real) and not isinstance(v, (bool, Integral)) and not _missing(v):
             v = abs(float(v))
             if v >= 1e-3 and not v.is_integer():
-                need = max(need, min(2, 2 - math.floor(math.log10(v))))
+                significant = max(0, min(2, 2 - math.floor(math.log10(v))))
+                need = max(need, next(d for d in range(significant + 1) if d == significant or round(v, d) == v))
     return need
 
 

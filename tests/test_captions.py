@@ -12,6 +12,9 @@ def test_a_table_is_a_numbered_myst_table_with_readable_cells():
     assert md[3] == "| model | n | rate % | inside |" and md[-1] == ":::"
     assert md[5] == "| allconv | 24 | 22.4 | yes |", "integers as integers, one number of decimals per column"
     assert captions.decimals([1840.5, 91.23]) == 1 and captions.decimals([0.4567]) == 2 and captions.cell(5e-7) == "5e-07"
+    assert captions.decimals([25.4, 4.7, 74.6]) == 1 and captions.decimals([4.71, 25.4]) == 2, \
+        "no trailing zeros a column's values do not have"
+    assert captions.decimals([12345.6]) == 0 and captions.decimals([0.5, 0.25]) == 2
     assert md[6] == "| nin\\|x | – | 28.3 | no |", "missing values as a dash, pipes escaped"
 
 
