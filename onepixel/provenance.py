@@ -36,7 +36,6 @@ def architecture_references(models: list[str]) -> str:
         by_paper.setdefault(network(name).cite, []).append(name)
     return "; ".join(f"{', '.join(names)} {{cite:p}}`{key}`" for key, names in by_paper.items())
 
-
 def data_provenance(models: list[str]) -> list[str]:
     seen = {}
     for name in models:
