@@ -4,7 +4,8 @@
 (a numbered "Table N" that ``{numref}`tab-name``` can cite; the book renders text/markdown outputs
 as MyST, preferring them to HTML) and as an HTML table under its caption in Jupyter. Cells are
 written for readers: integers as integers, one number of decimals per column (3 significant
-digits, at most 2 decimals), missing values as a dash, yes/no for booleans.
+digits, at most 2 decimals; per row for a table whose rows are measures, ``decimals_by="row"``),
+missing values as a dash, yes/no for booleans.
 Figures are captioned by their cell's ``mystnb.figure`` metadata (caption and name).
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import io
 import math
 from html import escape
 from numbers import Integral, Real
+from typing import Literal
 
 import pandas as pd
 
@@ -64,17 +66,23 @@ def flat(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def rows(frame: pd.DataFrame) -> list[list[str]]:
-    """The cells of a flat frame as text, each numeric column with one number of decimals."""
+def rows(frame: pd.DataFrame, decimals_by: Literal["column", "row"] = "column") -> list[list[str]]:
+    """The cells of a flat frame as text, each numeric column (or row) with one number of decimals."""
+    if decimals_by not in ("column", "row"):
+        raise ValueError(f"decimals_by is 'column' or 'row', got {decimals_by!r}")
+    values = list(frame.itertuples(index=False))
+    if decimals_by == "row":
+        return [[cell(v, decimals(row)) for v in row] for row in values]
     places = [decimals(frame.iloc[:, j]) for j in range(frame.shape[1])]
-    return [[cell(v, p) for v, p in zip(row, places)] for row in frame.itertuples(index=False)]
+    return [[cell(v, p) for v, p in zip(row, places)] for row in values]
 
 
-def html(frame: pd.DataFrame, caption: str | None = None) -> str:
+def html(frame: pd.DataFrame, caption: str | None = None, decimals_by: Literal["column", "row"] = "column") -> str:
     """``frame`` as an HTML table with the book's cells (the notebooks' display of any DataFrame)."""
     frame = flat(frame)
     head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in row) + "</tr>" for row in rows(frame))
+    body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in row) + "</tr>"
+                   for row in rows(frame, decimals_by))
     title = f"<caption>{escape(caption)}</caption>" if caption else ""
     return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -82,28 +90,32 @@ def html(frame: pd.DataFrame, caption: str | None = None) -> str:
 class Table:
     """A DataFrame with a caption and a name (see the module docstring)."""
 
-    def __init__(self, frame: pd.DataFrame, caption: str, name: str):
+    def __init__(self, frame: pd.DataFrame, caption: str, name: str,
+                 decimals_by: Literal["column", "row"] = "column"):
         if not name.startswith("tab-"):
             raise ValueError(f"table names start with 'tab-' (so that references read as tables), got {name!r}")
         self.frame = flat(frame)
-        self.caption, self.name = " ".join(caption.split()), name
+        self.caption, self.name, self.decimals_by = " ".join(caption.split()), name, decimals_by
+        rows(self.frame.head(0), decimals_by)  # a wrong decimals_by fails here, not when shown
 
     def _repr_markdown_(self) -> str:
         def line(values) -> str:
             return "| " + " | ".join(str(v).replace("|", "\\|").replace("\n", " ") for v in values) + " |"
-        body = [line(self.frame.columns), line(["---"] * self.frame.shape[1]), *map(line, rows(self.frame))]
+        body = [line(self.frame.columns), line(["---"] * self.frame.shape[1]), *map(line, rows(self.frame, self.decimals_by))]
         return "\n".join([f":::{{table}} {self.caption}", f":name: {self.name}", "", *body, ":::"])
 
     def _repr_html_(self) -> str:
-        return html(self.frame, self.caption)
+        return html(self.frame, self.caption, self.decimals_by)
 
     def __repr__(self) -> str:
         return f"{self.caption}\n{self.frame.to_string(index=False)}"
 
 
-def table(frame: pd.DataFrame, caption: str, name: str) -> Table:
-    """``frame`` as a numbered table with ``caption``, citable as ``{numref}`name```."""
-    return Table(frame, caption, name)
+def table(frame: pd.DataFrame, caption: str, name: str,
+          decimals_by: Literal["column", "row"] = "column") -> Table:
+    """``frame`` as a numbered table with ``caption``, citable as ``{numref}`name```; ``decimals_by="row"``
+    for a table whose rows are measures and columns are networks."""
+    return Table(frame, caption, name, decimals_by)
 
 
 class Figure:

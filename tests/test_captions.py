@@ -60,3 +60,15 @@ def test_a_figure_drawn_in_a_loop_is_glued_and_numbered(monkeypatch):
     assert glued["fig-two"].data == shown.png  # the book shows the PNG drawn once for Jupyter
     with pytest.raises(ValueError, match="start with 'fig-'"):
         captions.figure(plt.figure(), "x", "two")
+
+
+def test_a_table_whose_rows_are_measures_takes_its_decimals_per_row():
+    frame = pd.DataFrame({"allconv": ["AllConv", 22.6, 53.72, 3.41], "squeezenet": ["AlexNet", 15.8, 36.3, None]},
+                         index=pd.Index(["paper network", "rate %", "confidence %", "paper %"], name="measure"))
+    by_row = captions.table(frame, "c", "tab-c", decimals_by="row")._repr_markdown_().splitlines()[5:-1]
+    assert by_row == ["| paper network | AllConv | AlexNet |", "| rate % | 22.6 | 15.8 |",
+                      "| confidence % | 53.7 | 36.3 |", "| paper % | 3.41 | – |"]
+    by_column = captions.table(frame, "c", "tab-c")._repr_markdown_().splitlines()[6]
+    assert by_column == "| rate % | 22.60 | 15.8 |", "per column, 3.41 sets two decimals for 22.6"
+    with pytest.raises(ValueError, match="decimals_by is 'column' or 'row'"):
+        captions.table(frame, "c", "tab-c", decimals_by="cell")
