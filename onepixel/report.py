@@ -1,5 +1,5 @@
-"""The chapters' tables: few pixels, ResNet depth, early stop and bounds ablations, cost,
-asymmetry and vulnerable pixels. Each turns stored attack rows into a table; none computes."""
+"""The chapters' tables: few pixels, ResNet depth, early stop and bounds ablations, cost, asymmetry,
+robust classes, the colour cube and vulnerable pixels. Each turns stored rows into a table; none computes."""
 from __future__ import annotations
 
 import numpy as np
@@ -161,6 +161,26 @@ def vulnerability_distance(maps: dict[str, pd.DataFrame], size: int = 32) -> pd.
                      "share within 8 px of centre": round(float((d <= 8).mean()), 3),
                      "share of all pixels within 8 px": round(float((every <= 8).mean()), 3)})
     return pd.DataFrame(rows).set_index("model")
+
+
+def cube_table(cube: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per network, from its stored cube-against-corners rows: images where some grid colour flips the
+    class, where some cube corner does, where only the grid does, and the mean share of grid colours
+    that flip."""
+    return pd.DataFrame([{"model": name, "images": len(c), "some grid colour flips": int(c.grid_flips.sum()),
+                          "some corner flips": int(c.corner_flips.sum()),
+                          "grid only": int((c.grid_flips & ~c.corner_flips).sum()),
+                          "mean share of grid colours that flip": round(float(c.grid_flip_fraction.mean()), 3)}
+                         for name, c in cube.items()]).set_index("model")
+
+
+def robust_classes_table(exhaustive: dict[str, pd.DataFrame], classes) -> pd.DataFrame:
+    """Mean success (%) of exhaustive attacks from and to each class, one column per network, rows in
+    the first network's order (its most robust class first)."""
+    from .geometry import robust_classes
+
+    return pd.concat({name: robust_classes(rows, classes)["mean"] for name, rows in exhaustive.items()},
+                     axis=1).mul(100).round(1)
 
 
 ENGINE_COLUMNS = {"evaluations": "evaluations", "seconds": "seconds", "success": "success rate",

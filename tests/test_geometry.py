@@ -80,6 +80,22 @@ def test_bootstrap_interval_and_robust_classes():
     assert b["ci_low"] <= b["index"] <= b["ci_high"] and b["ci_low"] > 0.2 and b["images"] == 40
     robust = robust_classes(rows, ["a", "b", "c"])
     assert list(robust.columns) == ["from", "to", "mean"] and robust["mean"].is_monotonic_increasing
+    from onepixel.report import robust_classes_table
+
+    table = robust_classes_table({"n1": rows, "n2": rows[rows.label != 0]}, ["a", "b", "c"])
+    assert list(table.columns) == ["n1", "n2"] and list(table.index) == list(robust.index)
+    assert table.n1.tolist() == (100 * robust["mean"]).round(1).tolist()
+    assert table.n2.loc["a"] < table.n1.loc["a"], "without images of class a, only attacks to a count"
+
+
+def test_the_cube_table_counts_images_per_network():
+    from onepixel.report import cube_table
+
+    rows = pd.DataFrame({"grid_flips": [True, True, False, False], "corner_flips": [True, False, False, True],
+                         "grid_flip_fraction": [0.5, 0.25, 0.0, 0.0]})
+    table = cube_table({"allconv": rows, "nin": rows.head(1)})
+    assert table.loc["allconv"].tolist() == [4, 2, 2, 1, 0.188]
+    assert table.loc["nin", "grid only"] == 0 and table.index.name == "model"
 
 
 def test_the_planes_go_through_the_most_confident_successful_attack():
