@@ -33,3 +33,19 @@ def test_ci_runs_the_readme_test_command():
     lines = (ROOT / ".ci" / "run").read_text().splitlines()
     ci = [line for line in lines if line and not line.startswith(("#", "set", "cd"))]
     assert ci == ["make test"]
+
+
+def test_citation_metadata_agree_with_the_package_and_the_bibliography():
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert cff["cff-version"] == "1.2.0" and cff["authors"] and cff["message"]
+    assert (cff["version"], cff["license"]) == (project["version"], project["license"])
+    book = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert cff["title"] == book["title"] and f"title = {{{cff['title']}}}" in (ROOT / "book" / "intro.md").read_text()
+    bib = (ROOT / "book" / "references.bib").read_text()
+    entry = bib[bib.index("@article{su2019onepixel"):].split("\n}", 1)[0]
+    paper = cff["references"][0]
+    assert f"doi = {{{paper['doi']}}}" in entry and f"pages = {{{paper['start']}--{paper['end']}}}" in entry
+    assert f"title = {{{paper['title']}}}" in entry and f"year = {{{paper['year']}}}" in entry
+    authors = re.search(r"author = \{(.*)\},", entry).group(1).split(" and ")
+    assert [a["family-names"] for a in paper["authors"]] == [a.split(",")[0] for a in authors]
