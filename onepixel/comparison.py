@@ -11,8 +11,15 @@ from .models import network
 from .results import Runs
 
 def paper_comparison(runs: dict[str, Runs]) -> pd.DataFrame:
-    """Our rates next to the paper's Table VIII (original test set) and Table IV (Kaggle set):
-    one column per model, one row per measure."""
+    """Our rates next to the paper's Table VIII (original test set) and Table IV (Kaggle set): one
+    column per model, one row per measure; ours to one decimal (as in :func:`summary_table`), the
+    paper's as it reports them (text, so that no table rounds them)."""
+    def ours(value: float) -> float:
+        return round(100 * value, 1)
+
+    def reported(value: float | None) -> str | None:
+        return None if value is None else f"{value:,g}"
+
     rows = []
     for name, run in runs.items():
         ref = paper.ORIGINAL_TEST_SET.get(name, {})
@@ -20,17 +27,16 @@ def paper_comparison(runs: dict[str, Runs]) -> pd.DataFrame:
         u, t = run.untargeted, run.targeted
         row = {"model": name, "paper network": paper.PAPER_NAME.get(name, "-")}
         if u is not None and len(u):
-            row["ours: non-targeted %"] = round(100 * u.success.mean(), 2)
-            row["ours: confidence %"] = round(100 * metrics.confidence(u), 2)
-        row["paper (original set): non-targeted %"] = ref.get("untargeted")
-        row["paper (original set): confidence %"] = ref.get("confidence")
+            row["ours: non-targeted %"] = ours(u.success.mean())
+            row["ours: confidence %"] = ours(metrics.confidence(u))
+        row["paper (original set): non-targeted %"] = reported(ref.get("untargeted"))
+        row["paper (original set): confidence %"] = reported(ref.get("confidence"))
         if t is not None and len(t):
-            row["ours: targeted %"] = round(100 * t.success.mean(), 2)
-            row["ours: non-targeted from 9 targets %"] = round(
-                100 * metrics.derived_untargeted(t).success.mean(), 2)
-        row["paper (original set): targeted %"] = ref.get("targeted")
-        row["paper (original set): non-targeted from 9 targets %"] = ref.get("untargeted_derived")
-        row["paper (Kaggle set): non-targeted %"] = kaggle.get("untargeted")
+            row["ours: targeted %"] = ours(t.success.mean())
+            row["ours: non-targeted from 9 targets %"] = ours(metrics.derived_untargeted(t).success.mean())
+        row["paper (original set): targeted %"] = reported(ref.get("targeted"))
+        row["paper (original set): non-targeted from 9 targets %"] = reported(ref.get("untargeted_derived"))
+        row["paper (Kaggle set): non-targeted %"] = reported(kaggle.get("untargeted"))
         rows.append(row)
     return pd.DataFrame(rows).set_index("model").T
 
@@ -144,7 +150,7 @@ def summary_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, str]:
                         "measure": table.measure.str.replace(" (clustered CI)", "", regex=False),
                         "ours": table.ours.map(lambda v: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.1f}"),
                         "95% CI": interval, "n": table.n.map(lambda v: f"{int(v):,}" if pd.notna(v) else ""),
-                        "paper": table.paper.map(lambda v: f"{v:g}" if pd.notna(v) else ""),
+                        "paper": table.paper.map(lambda v: f"{v:,g}" if pd.notna(v) else ""),
                         "paper in CI": inside.where(inside.notna(), ""), "reason": table.reason})
     return out.reset_index(drop=True), legend
 

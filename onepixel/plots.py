@@ -187,10 +187,12 @@ def short(name: str) -> str:
     return name.split(",")[0]
 
 
-def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = "", zoom: int = 4):
+def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = "", zoom: int = 4,
+            name_networks: bool = False):
     """The paper's Figure 1 for attack ``rows``: per attack a column with the clean image (true
     class and its probability), the attacked image (the class it now gets and its probability, the
-    changed pixels circled) and the neighbourhood of the first changed pixel enlarged."""
+    changed pixels circled; with ``name_networks``, the ``model`` column's network on a line of its own)
+    and the neighbourhood of the first changed pixel enlarged."""
     import json
 
     n = len(rows)
@@ -218,7 +220,8 @@ def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = ""
         top.set_title(f"{short(classes[int(r.label)])}{clean}", fontsize=9.5)
         mid.imshow(adv, interpolation="nearest")
         goal = "" if r.get("target", -1) in (-1, None) or pd.isna(r.get("target", -1)) else " (target)"
-        mid.set_title(f"→ {short(classes[int(r.adv_class)])}{goal}\n({100 * r.adv_prob:.0f}%)", fontsize=9.5)
+        network = f"{r.model}\n" if name_networks else ""
+        mid.set_title(f"{network}→ {short(classes[int(r.adv_class)])}{goal}\n({100 * r.adv_prob:.0f}%)", fontsize=9.5)
         radius = max(1.5, img.shape[0] / 20)
         for x, y, *_ in pixels:
             mid.add_patch(plt.Circle((x, y), radius, fill=False, color="yellow", lw=1.5))

@@ -51,10 +51,7 @@ def gallery(runs: dict[str, Runs], dataset: str, per_model: int):
     if not len(best):
         return None
     data = model_and_data(best.model.iloc[0])[1]
-    fig = plots.gallery(best, data.subset(best.image.tolist()), data.classes, columns=len(best))
-    for ax, name in zip(fig.axes[len(best):], best.model):  # the axes are off: name the network in the title
-        ax.set_title(f"{name}: {ax.get_title()}", fontsize=ax.title.get_fontsize())
-    return fig
+    return plots.gallery(best, data.subset(best.image.tolist()), data.classes, columns=len(best), name_networks=True)
 
 
 def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path = REPO / "book" / "_static",

@@ -180,7 +180,7 @@ def robust_classes_table(exhaustive: dict[str, pd.DataFrame], classes) -> pd.Dat
     from .geometry import robust_classes
 
     return pd.concat({name: robust_classes(rows, classes)["mean"] for name, rows in exhaustive.items()},
-                     axis=1).mul(100).round(1)
+                     axis=1).mul(100).round(1).rename_axis("class")
 
 
 ENGINE_COLUMNS = {"evaluations": "evaluations", "seconds": "seconds", "success": "success rate",

@@ -83,7 +83,7 @@ def test_bootstrap_interval_and_robust_classes():
     from onepixel.report import robust_classes_table
 
     table = robust_classes_table({"n1": rows, "n2": rows[rows.label != 0]}, ["a", "b", "c"])
-    assert list(table.columns) == ["n1", "n2"] and list(table.index) == list(robust.index)
+    assert list(table.columns) == ["n1", "n2"] and list(table.index) == list(robust.index) and table.index.name == "class"
     assert table.n1.tolist() == (100 * robust["mean"]).round(1).tolist()
     assert table.n2.loc["a"] < table.n1.loc["a"], "without images of class a, only attacks to a count"
 

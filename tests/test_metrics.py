@@ -67,6 +67,19 @@ def test_paper_summary_puts_ours_next_to_the_paper():
     assert readable.table.iloc[0] == "VIII", "the original test set's table first"
     assert readable[readable.measure == "confidence %"]["paper in CI"].eq("").all() and legend.startswith("- (a)")
     assert not readable.isin(["nan", "NaN", "None"]).any().any() and not readable.isna().any().any()
+    assert readable[(readable.table == "VI") & (readable.measure == "evaluations (successful)")].paper.iloc[0] == "16,000"
+
+
+def test_paper_comparison_shows_ours_to_one_decimal_and_the_papers_values_as_reported():
+    from onepixel import paper
+    from onepixel.comparison import paper_comparison
+
+    untargeted = ROWS.assign(target=-1).drop_duplicates("image")  # 3 images, 1 fooled
+    table = paper_comparison({"allconv": Runs(0.9, untargeted, ROWS), "efficientnet_lite0": Runs(0.8, untargeted, None)})
+    assert table.loc["ours: non-targeted %"].tolist() == [33.3, 33.3] and table.loc["ours: targeted %", "allconv"] == 50.0
+    assert table.loc["paper (original set): confidence %", "allconv"] == f"{paper.ORIGINAL_TEST_SET['allconv']['confidence']:g}"
+    assert table.loc["paper network"].tolist() == ["AllConv", "-"]
+    assert pd.isna(table.loc["paper (original set): targeted %", "efficientnet_lite0"])
 
 
 def test_headline_table_and_readme_block():

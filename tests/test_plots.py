@@ -31,6 +31,17 @@ def smallest_text(fig) -> tuple[float, str]:
     return t.get_fontsize() * PAGE_INCHES / width, t.get_text()
 
 
+def overlapping_titles(fig) -> list[tuple[str, str]]:
+    """Pairs of ``fig``'s axes titles (and its suptitle) whose drawn boxes overlap."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    titles = [t for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title)]
+    titles = [t for t in titles + [fig._suptitle] if t is not None and t.get_visible() and t.get_text().strip()]
+    boxes = [t.get_window_extent(renderer) for t in titles]
+    return [(titles[i].get_text(), titles[j].get_text()) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+            if boxes[i].overlaps(boxes[j])]
+
+
 def rows(n: int, rng, targeted: bool = False) -> pd.DataFrame:
     labels = rng.integers(0, 10, n)
     return pd.DataFrame({"image": np.arange(n), "label": labels,
@@ -83,6 +94,8 @@ def figures():
                                                           paper.TARGETS_REACHED)),
         ("success_curves", lambda: plots.success_curves(curves)),
         ("gallery", lambda: plots.gallery(best, data, CLASSES)),
+        ("gallery with networks named", lambda: plots.gallery(  # the README's ImageNet gallery: two columns
+            best.head(2).assign(model="squeezenet1_0", adv_class=1), data, CLASSES, columns=2, name_networks=True)),
         ("line_slices", lambda: plots.line_slices(lines, CLASSES, {t: 6 for t in lines}, marks=marks)),
         ("planes", lambda: plots.planes([{**plane, "xlabel": "red", "ylabel": "green", "title": "allconv: pixel (3, 4)"},
                                          {**plane, "xlabel": "red of (3, 4)", "ylabel": "red of (4, 4)",
@@ -93,20 +106,26 @@ def figures():
 
 
 @pytest.mark.parametrize("name, draw", figures(), ids=[name for name, _ in figures()])
-def test_every_figure_draws_with_legible_text_at_page_width(name, draw):
+def test_every_figure_draws_with_legible_text_at_page_width_and_titles_apart(name, draw):
     plots.style()
     fig = draw()
     try:
         size, text = smallest_text(fig)
         assert size >= SMALLEST_PT - 0.05, f"{name}: {text!r} shows at {size:.1f} pt at page width"
+        assert not overlapping_titles(fig), f"{name}: titles drawn over each other"
     finally:
         plt.close(fig)
 
 
-def test_the_legibility_check_sees_small_text():
+def test_the_legibility_check_sees_small_text_and_titles_over_each_other():
     fig, ax = plt.subplots(figsize=(14, 3))
     ax.set_title("small", fontsize=10)
     assert smallest_text(fig)[0] < SMALLEST_PT
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(3, 2))
+    for ax in axes:
+        ax.set_title("squeezenet1_0: → guenon")
+    assert overlapping_titles(fig) == [("squeezenet1_0: → guenon", "squeezenet1_0: → guenon")]
     plt.close(fig)
 
 
