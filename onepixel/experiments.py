@@ -165,11 +165,14 @@ def experiments(job: Job, root, profile: str, device: str = "auto") -> list[Expe
 
 
 def chunk_size(job: Job) -> int:
-    """Images per shard: a few minutes of one core each."""
+    """Images per shard: minutes, not hours, of one core each (a killed run loses the shards in
+    flight). A targeted DE image is 9 attacks, so its shards hold one image."""
     if job.kind == "predictions":
         return 2000
     if job.kind == "baseline":
         return 32
+    if job.kind == "de" and job.p["targeted"]:
+        return 1
     return 2 if network(job.model).dataset == "imagenet" else 8
 
 

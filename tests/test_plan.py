@@ -88,6 +88,14 @@ def test_jobs_of_one_priority_rank_take_turns_shard_by_shard(profiles, monkeypat
     assert plan.priority(plan.load("p"))(Job.make("de", "vgg16", 4)) == 2  # no entry matches: last
 
 
+def test_a_shard_is_minutes_of_one_core_not_hours():
+    from onepixel.experiments import chunk_size
+
+    assert chunk_size(Job.make("de", "vgg16", 24)) == 8 and chunk_size(Job.make("de", "squeezenet1_0", 8)) == 2
+    assert chunk_size(Job.make("de", "vgg16", 6, targeted=True)) == 1, "9 attacks per targeted image"
+    assert chunk_size(Job.make("de", "squeezenet1_0", 2, targeted=True)) == 1
+
+
 def test_a_priority_entry_is_a_pattern_or_a_list_of_patterns(profiles):
     (profiles / "p.yaml").write_text("priority: [[]]\n")
     with pytest.raises(ValueError, match="a priority entry is a pattern or a list of patterns"):
