@@ -10,15 +10,17 @@ from . import metrics, paper
 from .models import network
 from .results import Runs
 
+def reported(value: float | None) -> str | None:
+    """A paper value as the paper reports it, as text (so that no table rounds it): 56.57, 16,000."""
+    return None if value is None or pd.isna(value) else f"{value:,g}"
+
+
 def paper_comparison(runs: dict[str, Runs]) -> pd.DataFrame:
     """Our rates next to the paper's Table VIII (original test set) and Table IV (Kaggle set): one
     column per model, one row per measure; ours to one decimal (as in :func:`summary_table`), the
     paper's as it reports them (text, so that no table rounds them)."""
     def ours(value: float) -> float:
         return round(100 * value, 1)
-
-    def reported(value: float | None) -> str | None:
-        return None if value is None else f"{value:,g}"
 
     rows = []
     for name, run in runs.items():
@@ -150,7 +152,7 @@ def summary_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, str]:
                         "measure": table.measure.str.replace(" (clustered CI)", "", regex=False),
                         "ours": table.ours.map(lambda v: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.1f}"),
                         "95% CI": interval, "n": table.n.map(lambda v: f"{int(v):,}" if pd.notna(v) else ""),
-                        "paper": table.paper.map(lambda v: f"{v:,g}" if pd.notna(v) else ""),
+                        "paper": table.paper.map(lambda v: reported(v) or ""),
                         "paper in CI": inside.where(inside.notna(), ""), "reason": table.reason})
     return out.reset_index(drop=True), legend
 
