@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
 
     p = sub.add_parser("run", help="compute everything the profile's plan asks for that is not stored (on Dask)")
     p.add_argument("--profile", default="cpu", help="notebooks/profiles/<profile>.yaml")
-    p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster here)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (default: a LocalCluster here); "
+                   "unset MALLOC_TRIM_THRESHOLD_ on its workers, see the README")
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: one per core or GPU)")
     p.add_argument("--threads", type=int, help="torch threads per task (default: cores / workers)")
     p.add_argument("--device", default="cpu", help="cpu, or cuda (one GPU per task)")

@@ -79,22 +79,33 @@ def worker_task(job: Job, images: list[int], payload, device: str, threads: int,
     return timed_compute(job, images, payload, device, threads)
 
 
+# Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's adaptive
+# mmap threshold: every large tensor is then mapped, zeroed and unmapped again, and a DE shard spends
+# a quarter of its CPU time in the kernel (AllConv: 433 instead of 641 evaluations per second).
+# The workers of our LocalCluster keep glibc's defaults; see `onepixel run --help` for other clusters.
+GLIBC_MALLOC = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
 def cluster_client(scheduler: str | None, workers: int | None, threads: int | None, device: str):
     """A Dask client: on ``scheduler`` if given, else a LocalCluster of worker processes sized from
-    the cores (one GPU per worker with ``device="cuda"``, declared as the resource ``GPU``)."""
+    the cores (one GPU per worker with ``device="cuda"``, declared as the resource ``GPU``) whose
+    memory allocator keeps its defaults (see ``GLIBC_MALLOC``)."""
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
         return Client(scheduler)
     cores = os.cpu_count() or 1
-    if device.startswith("cuda"):
-        import torch
+    with dask.config.set(GLIBC_MALLOC):
+        if device.startswith("cuda"):
+            import torch
 
-        workers = workers or max(torch.cuda.device_count(), 1)
-        return Client(LocalCluster(n_workers=workers, threads_per_worker=1, resources={"GPU": 1},
-                                   dashboard_address=":0"))
-    workers = workers or cores
-    return Client(LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0", memory_limit=0))
+            workers = workers or max(torch.cuda.device_count(), 1)
+            return Client(LocalCluster(n_workers=workers, threads_per_worker=1, resources={"GPU": 1},
+                                       dashboard_address=":0"))
+        workers = workers or cores
+        return Client(LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0",
+                                   memory_limit=0))
 
 
 def run(profile: str, scheduler: str | None = None, workers: int | None = None, threads: int | None = None,

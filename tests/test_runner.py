@@ -123,3 +123,16 @@ def test_pending_shards_follow_the_sample_order(tiny, monkeypatch):
     assert handed == study.sample_order("tiny", "resnet20")[:24]
     assert handed != sorted(handed)
     assert sorted(handed[:8]) == study.correct_sample("tiny", "resnet20", 8), "the first shards are the 8-sample"
+
+
+def test_local_cluster_workers_keep_the_default_allocator():
+    """Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_ set, which slows DE by a third on CPU;
+    the LocalCluster of `onepixel run` leaves it unset (checked in a fresh process: a LocalCluster
+    made earlier in this one has set it in os.environ)."""
+    code = ("import os; from onepixel import runner; c = runner.cluster_client(None, 1, 1, 'cpu'); "
+            "print(sorted(map(str, c.run(os.environ.get, 'MALLOC_TRIM_THRESHOLD_').values()))); "
+            "c.close(); c.cluster.close()")
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "['None']", out.stdout
