@@ -82,8 +82,8 @@ def worker_task(job: Job, images: list[int], payload, device: str, threads: int,
 # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's adaptive
 # mmap threshold: every large tensor is then mapped, zeroed and unmapped again, and a DE shard spends
 # a quarter of its CPU time in the kernel (targeted AllConv shards: 415 instead of 580 evaluations
-# per CPU-second).
-# The workers of our LocalCluster keep glibc's defaults; see `onepixel run --help` for other clusters.
+# per CPU-second). The workers of our LocalCluster keep glibc's defaults; the README says how to
+# do the same on workers started by hand.
 GLIBC_MALLOC = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
