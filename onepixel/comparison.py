@@ -10,6 +10,7 @@ from . import metrics, paper
 from .models import network
 from .results import Runs
 
+
 def reported(value: float | None) -> str | None:
     """A paper value as the paper reports it, as text (so that no table rounds it): 56.57, 16,000."""
     return None if value is None or pd.isna(value) else f"{value:,g}"
