@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -67,15 +68,14 @@ def pending(profile: str, busy: set) -> tuple[list[Piece], int]:
     return pieces, waiting
 
 
-_NICED = False
+_NICED = threading.local()  # Linux keeps a nice value per thread, so each executor thread lowers its own
 
 
 def worker_task(job: Job, images: list[int], payload, device: str, threads: int, nice: int):
-    """What a Dask worker runs: lower its priority once, then compute one shard."""
-    global _NICED
-    if nice and not _NICED:
+    """What a Dask worker runs: lower the calling thread's priority once, then compute one shard."""
+    if nice and not getattr(_NICED, "done", False):
         os.nice(nice)
-        _NICED = True
+        _NICED.done = True
     return timed_compute(job, images, payload, device, threads)
 
 

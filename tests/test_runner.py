@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -136,3 +137,21 @@ def test_local_cluster_workers_keep_the_default_allocator():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "['None']", out.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a per-thread nice value is Linux behaviour")
+def test_every_worker_thread_lowers_its_own_priority(monkeypatch):
+    monkeypatch.setattr(runner, "timed_compute", lambda *args: os.getpriority(os.PRIO_PROCESS, 0))
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    seen = []
+
+    def task():  # each call in a fresh thread, as on a Dask worker with several threads
+        seen.append(runner.worker_task(None, [], None, "cpu", 1, 1))
+        seen.append(runner.worker_task(None, [], None, "cpu", 1, 1))
+
+    for _ in range(2):
+        thread = threading.Thread(target=task)
+        thread.start()
+        thread.join()
+    assert seen == [min(base + 1, 19)] * 4
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the calling thread is left alone
