@@ -134,7 +134,7 @@ def too_few_per_class(setting: str, rows: pd.DataFrame, classes: int, min_images
     covered = metrics.classes_covered(rows, min_images)
     if covered == classes:
         return None
-    return (f"*{setting}:* the targeted sample stored so far ({rows.image.nunique() if len(rows) else 0} images) "
+    return (f"*{setting}:* the targeted sample ({rows.image.nunique() if len(rows) else 0} images) "
             f"has {min_images} or more images for {covered} of the {classes} original classes. With fewer "
             "images per class a per-pair rate says nothing, so the class pairs are shown from the exhaustive "
             "search below.")
