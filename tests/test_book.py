@@ -228,10 +228,12 @@ def stored_images(results: Path, experiment: str) -> int:
 
 def drop_last_shard(experiments: Path, model: str) -> None:
     """Remove the newest shard of `model`'s experiment, so that its sample is incomplete."""
+    from onepixel import results
+
     [store] = [d for d in experiments.iterdir() if json.loads((d / "meta.json").read_text())["identity"]["model"] == model]
-    last = sorted(store.glob("shard-*.csv"))[-1]
+    last = results.stored_shards(store)[-1]
     last.unlink()
-    last.with_suffix(".json").unlink()
+    results.cost_path(last).unlink()
 
 
 def test_the_readme_papermill_commands(tmp_path, monkeypatch):
