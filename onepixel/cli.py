@@ -4,18 +4,26 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import fields
 from pathlib import Path
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    import torch
+
+    from .models import network
     from .train import TrainConfig, export, train
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+             if f.name != "model" and getattr(args, f.name) is not None}
     for name in args.model:
-        cfg = TrainConfig(model=name, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                          seed=args.seed, bf16=args.bf16)
+        net = network(name)
+        cfg = TrainConfig(**{"model": net.variant_of or name, **dict(net.recipe), **given})
         out = Path(args.runs) / name
-        model = train(cfg, out)
-        print(json.dumps(export(model, cfg, out), indent=2), flush=True)
+        model = train(cfg, out, device=args.device)
+        print(json.dumps(export(model, cfg, out, name=name), indent=2), flush=True)
 
 
 def cmd_accuracy(args: argparse.Namespace) -> None:
@@ -140,19 +148,26 @@ def cmd_readme(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .models import MODELS, TRAINED_HERE
+    from .models import MODELS, PUBLISHED, TRAINED_HERE
     from .train import TrainConfig
 
     parser = argparse.ArgumentParser(prog="onepixel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train CIFAR-10 networks (resumable) and export their weights")
-    p.add_argument("--model", nargs="+", default=list(TRAINED_HERE), choices=TRAINED_HERE)
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (about 2x faster on AVX-512 CPUs)")
+    p = sub.add_parser("train", help="train CIFAR-10 networks (resumable) and export their weights; the defaults "
+                                     "are the published recipe, a variant's name (e.g. nin_ls0) adds its changes")
+    p.add_argument("--model", nargs="+", default=[n for n in TRAINED_HERE if n in PUBLISHED], choices=TRAINED_HERE)
+    recipe = TrainConfig()
+    for option, kind, text in (("epochs", int, "epochs"), ("batch-size", int, "batch size"),
+                               ("lr", float, "peak learning rate of the one-cycle schedule"),
+                               ("momentum", float, "Nesterov momentum"), ("weight-decay", float, "weight decay"),
+                               ("label-smoothing", float, "label smoothing of the cross-entropy"),
+                               ("seed", int, "seed of the initial weights, the batches and the augmentation")):
+        p.add_argument(f"--{option}", type=kind, help=f"{text} (published recipe: {getattr(recipe, option.replace('-', '_'))})")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction,
+                   help="bfloat16 autocast in the forward pass (published recipe: on)")
+    p.add_argument("--threads", type=int, help="torch threads (default: one per core)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--runs", default="runs", help="folder for checkpoints and logs")
     p.set_defaults(func=cmd_train)
 

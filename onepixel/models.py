@@ -46,6 +46,8 @@ class Network:
     inner: Callable[[nn.Module], nn.Module] = lambda m: m
     load: Callable[[Path | None], nn.Module] | None = None
     trained_here: bool = False
+    recipe: tuple = ()            # trained here: the (setting, value) pairs that differ from the published recipe
+    variant_of: str | None = None  # trained here with another recipe or seed: the published network it varies
 
 
 NETWORKS: dict[str, Network] = {}
@@ -78,6 +80,19 @@ for _name, _build, _cite in (("allconv", allconv, "springenberg2015allconv"), ("
                              ("vgg16", vgg16, "simonyan2015vgg")):
     register(Network(_name, "cifar10", 32, "trained here (onepixel train)", _cite, _build, _here(_name),
                      state=lambda s: s["state_dict"], trained_here=True))
+# Variants of the published networks, to measure how much the training decides the attack's
+# success: the published recipe (onepixel.train.TrainConfig's defaults) with one setting changed.
+# `onepixel train --model <name>` trains one into onepixel/weights/<name>.pt.
+VARIANTS = {"allconv_ls0": ("allconv", {"label_smoothing": 0.0}), "nin_ls0": ("nin", {"label_smoothing": 0.0}),
+            "vgg16_ls0": ("vgg16", {"label_smoothing": 0.0}),
+            "allconv_seed1": ("allconv", {"seed": 1}), "allconv_seed2": ("allconv", {"seed": 2}),
+            "nin_seed1": ("nin", {"seed": 1}), "nin_seed2": ("nin", {"seed": 2})}
+for _name, (_base, _changes) in VARIANTS.items():
+    _published = NETWORKS[_base]
+    register(Network(_name, "cifar10", 32, "trained here (onepixel train), "
+                     + ", ".join(f"{k} {v}" for k, v in _changes.items()), _published.cite, _published.build,
+                     _here(_name), state=_published.state, trained_here=True, recipe=tuple(sorted(_changes.items())),
+                     variant_of=_base))
 for _depth in (20, 32, 44, 56):
     register(Network(f"resnet{_depth}", "cifar10", 32, "akamaster/pytorch_resnet_cifar10", "he2016resnet",
                      lambda d=_depth: resnet(d), _shared(f"cifar10-resnet{_depth}-*.th"),
@@ -122,8 +137,9 @@ register(Network("efficientnet_lite0", "imagenet", 224, "efficientnet-lite0-pyto
 register(Network("alexnet", "imagenet", 224, "torchvision IMAGENET1K_V1", "krizhevsky2012alexnet", load=_alexnet))
 
 # Views of the registry, for the code that lists networks.
-ARCHITECTURES = {n: net.build for n, net in NETWORKS.items() if net.build is not None}
+ARCHITECTURES = {n: net.build for n, net in NETWORKS.items() if net.build is not None and net.variant_of is None}
 TRAINED_HERE = tuple(n for n, net in NETWORKS.items() if net.trained_here)
+PUBLISHED = tuple(n for n, net in NETWORKS.items() if net.variant_of is None)
 MODELS = tuple(NETWORKS)
 
 

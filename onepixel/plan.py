@@ -20,7 +20,7 @@ import yaml
 
 from .attack import PAPER
 from .experiments import Job, size_for
-from .models import MODELS, NETWORKS
+from .models import NETWORKS, PUBLISHED
 from .storage import REPO
 
 PROFILES = Path(os.environ.get("ONEPIXEL_PROFILES", REPO / "notebooks" / "profiles"))
@@ -83,7 +83,7 @@ def _summary(s):
             + _baselines(s, s["random_models"], ["random"], s["n_baseline"], s["random_budget"]))
 
 
-@chapter("01_networks", models=[m for m in MODELS if m != "alexnet"], architectures=CIFAR_MODELS)
+@chapter("01_networks", models=[m for m in PUBLISHED if m != "alexnet"], architectures=CIFAR_MODELS)
 def _networks(s):
     return [Job.make("predictions", m) for m in s["models"]]
 

@@ -1,6 +1,9 @@
 """Train the paper's CIFAR-10 networks: random crop + flip, SGD with Nesterov momentum,
-one-cycle schedule, label smoothing, channels_last. Resumable: a checkpoint is written atomically
-after every epoch, and a resumed run ends with the same weights as an uninterrupted one.
+one-cycle schedule, label smoothing, bfloat16 autocast, channels_last. :class:`TrainConfig`'s
+defaults are the recipe of the published weights (``onepixel/weights/*.json``); every setting is a
+field, so a variant (another seed, no label smoothing) is the same recipe with one value changed.
+Resumable: a checkpoint is written atomically after every epoch, and a resumed run ends with the
+same weights as an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -17,21 +20,23 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import ImageDataset, load_cifar10
+from .evaluator import resolve_device
 from .models import ARCHITECTURES, WEIGHTS_DIR, file_digest, load_state
 from .storage import atomic_write
 
 
 @dataclass
 class TrainConfig:
-    model: str = "allconv"
-    epochs: int = 12  # the published weights' schedule
+    """The training recipe; the defaults are the published weights' (their JSON's ``config``)."""
+    model: str = "allconv"  # the architecture
+    epochs: int = 12
     batch_size: int = 256
-    lr: float = 0.1
+    lr: float = 0.1  # the one-cycle schedule's peak
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     seed: int = 0
-    bf16: bool = False
+    bf16: bool = True  # bfloat16 autocast in the forward pass
 
 
 def save_atomic(obj, path: Path) -> None:
@@ -64,19 +69,24 @@ def augment(images: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.T
 def accuracy(model: nn.Module, data: ImageDataset, batch_size: int = 500) -> float:
     """Top-1 accuracy (fraction) of ``model`` on ``data``."""
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for i in range(0, len(data), batch_size):
-        x = data.images[i:i + batch_size].float().div_(255).contiguous(memory_format=torch.channels_last)
-        correct += (model(x).argmax(1) == data.labels[i:i + batch_size]).sum().item()
+        x = data.images[i:i + batch_size].to(device).float().div_(255).contiguous(memory_format=torch.channels_last)
+        correct += (model(x).argmax(1).cpu() == data.labels[i:i + batch_size]).sum().item()
     return correct / len(data)
 
 
 def train(cfg: TrainConfig, out_dir: Path, train_data: ImageDataset | None = None,
-          test_data: ImageDataset | None = None, stop_after: int | None = None) -> nn.Module:
-    """Train ``cfg.model``; ``out_dir`` holds checkpoint.pt and log.csv. Resumes when a checkpoint exists.
+          test_data: ImageDataset | None = None, stop_after: int | None = None,
+          device: str | torch.device = "cpu") -> nn.Module:
+    """Train ``cfg.model`` on ``device`` ("auto": CUDA when present); ``out_dir`` holds checkpoint.pt
+    and log.csv. Resumes when a checkpoint exists. The batches and their augmentation are drawn on
+    the CPU, so the data order does not depend on the device.
 
     ``stop_after`` ends the run after that many epochs of this call (used to test resuming).
     """
+    device = resolve_device(device)
     train_data = train_data or load_cifar10("train")
     test_data = test_data or load_cifar10("test")
     out_dir = Path(out_dir)
@@ -84,7 +94,7 @@ def train(cfg: TrainConfig, out_dir: Path, train_data: ImageDataset | None = Non
     ckpt_path, log_path = out_dir / "checkpoint.pt", out_dir / "log.csv"
 
     torch.manual_seed(cfg.seed)
-    model = ARCHITECTURES[cfg.model]().to(memory_format=torch.channels_last)
+    model = ARCHITECTURES[cfg.model]().to(device, memory_format=torch.channels_last)
     steps_per_epoch = len(train_data) // cfg.batch_size
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay, nesterov=True)
@@ -115,9 +125,9 @@ def train(cfg: TrainConfig, out_dir: Path, train_data: ImageDataset | None = Non
         bar = tqdm(range(steps_per_epoch), desc=f"{cfg.model} epoch {epoch}/{cfg.epochs}", leave=False, disable=None)
         for step in bar:
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x = augment(train_data.images[idx], gen).contiguous(memory_format=torch.channels_last)
-            y = train_data.labels[idx]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            x = augment(train_data.images[idx], gen).to(device).contiguous(memory_format=torch.channels_last)
+            y = train_data.labels[idx].to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
@@ -133,7 +143,7 @@ def train(cfg: TrainConfig, out_dir: Path, train_data: ImageDataset | None = Non
         rows.append({"epoch": epoch, "loss": f"{loss_sum / seen:.4f}", "train_acc": f"{correct / seen:.4f}",
                      "test_acc": f"{test_acc:.4f}", "seconds": f"{train_seconds:.1f}",
                      "lr": f"{sched.get_last_lr()[0]:.5f}"})
-        save_atomic({"config": asdict(cfg), "epoch": epoch, "model": model.state_dict(),
+        save_atomic({"config": asdict(cfg), "epoch": epoch, "device": device.type, "model": model.state_dict(),
                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, ckpt_path)
         atomic_write(log_path, lambda tmp: write_log(tmp, rows))
         print(f"{cfg.model} epoch {epoch}: loss {loss_sum / seen:.3f} train {correct / seen:.4f} "
@@ -142,22 +152,24 @@ def train(cfg: TrainConfig, out_dir: Path, train_data: ImageDataset | None = Non
 
 
 def export(model: nn.Module, cfg: TrainConfig, out_dir: Path, test_data: ImageDataset | None = None,
-           weights_dir: Path = WEIGHTS_DIR) -> dict:
-    """Store float16 weights and the training log in ``weights_dir``; measure test accuracy on what
-    was stored."""
+           weights_dir: Path = WEIGHTS_DIR, name: str | None = None) -> dict:
+    """Store float16 weights and the training log in ``weights_dir`` as ``<name>.pt`` (default: the
+    architecture's name; a variant gets its own); measure test accuracy on what was stored."""
     test_data = test_data or load_cifar10("test")
-    path = Path(weights_dir) / f"{cfg.model}.pt"
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    name = name or cfg.model
+    path = Path(weights_dir) / f"{name}.pt"
+    state = {k: (v.cpu().half() if v.is_floating_point() else v.cpu()) for k, v in model.state_dict().items()}
     save_atomic({"state_dict": state, "config": asdict(cfg)}, path)
     stored = ARCHITECTURES[cfg.model]()
     load_state(stored, torch.load(path, map_location="cpu", weights_only=True)["state_dict"], path)
     stored = stored.eval().to(memory_format=torch.channels_last)
     log = list(csv.DictReader(open(Path(out_dir) / "log.csv")))
-    meta = {"model": cfg.model, "config": asdict(cfg), "test_accuracy_stored_fp16": accuracy(stored, test_data),
+    meta = {"model": cfg.model, **({"network": name} if name != cfg.model else {}), "config": asdict(cfg), "test_accuracy_stored_fp16": accuracy(stored, test_data),
             "test_accuracy_fp32": float(log[-1]["test_acc"]), "epochs": len(log),
             "train_seconds": round(sum(float(r["seconds"]) for r in log), 1),
             "weights_sha256": file_digest(path), "data_digest": test_data.digest,
-            "torch": torch.__version__, "threads": torch.get_num_threads()}
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "device": torch.cuda.get_device_name() if next(model.parameters()).is_cuda else "cpu"}
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     shutil.copy(Path(out_dir) / "log.csv", path.with_suffix(".log.csv"))
     return meta

@@ -16,7 +16,7 @@ def toy_dataset(n: int, seed: int) -> ImageDataset:
     return ImageDataset(images, labels, CIFAR10_CLASSES, torch.arange(n), "toy", "toy")
 
 
-CFG = TrainConfig(model="allconv", epochs=2, batch_size=32, lr=0.05, seed=1)
+CFG = TrainConfig(model="allconv", epochs=2, batch_size=32, lr=0.05, seed=1, bf16=False)  # bf16: slow without AVX-512
 
 
 def test_training_loss_falls(tmp_path):
@@ -38,7 +38,7 @@ def test_resume_gives_identical_weights(tmp_path):
 
 def test_export_measures_what_is_stored(tmp_path):
     data, test = toy_dataset(64, 0), toy_dataset(64, 1)
-    cfg = TrainConfig(model="allconv", epochs=1, batch_size=32, seed=1)
+    cfg = TrainConfig(model="allconv", epochs=1, batch_size=32, seed=1, bf16=False)
     model = train(cfg, tmp_path, data, test)
     meta = export(model, cfg, tmp_path, test, weights_dir=tmp_path / "w")
     assert (tmp_path / "w" / "allconv.pt").exists() and (tmp_path / "w" / "allconv.log.csv").exists()
@@ -51,3 +51,32 @@ def test_augment_keeps_content():
     out = augment(x, g, pad=0)  # without padding only flips remain
     for a, b in zip(out, x.float() / 255):
         assert torch.equal(a, b) or torch.equal(a, b.flip(2))
+
+
+def test_defaults_are_the_published_recipe():
+    """`onepixel train` with its defaults trains what the published weights' JSON records."""
+    import json
+    from dataclasses import asdict
+
+    from onepixel.models import NETWORKS, WEIGHTS_DIR
+
+    for name in ("allconv", "nin", "vgg16"):
+        published = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())["config"]
+        assert asdict(TrainConfig(model=name)) == published, name
+    for name, net in NETWORKS.items():
+        if net.variant_of:
+            changed = {k: v for k, v in asdict(TrainConfig(**{"model": net.variant_of, **dict(net.recipe)})).items()
+                       if v != asdict(TrainConfig(model=net.variant_of))[k]}
+            assert changed == dict(net.recipe) and changed, name
+
+
+def test_cli_trains_a_variant_with_its_recipe(tmp_path, monkeypatch):
+    """`onepixel train --model nin_ls0` uses the published recipe with label smoothing 0 and exports nin_ls0.pt."""
+    from onepixel import cli, train as train_module
+
+    seen = {}
+    monkeypatch.setattr(train_module, "train", lambda cfg, out, device: seen.setdefault("cfg", cfg))
+    monkeypatch.setattr(train_module, "export", lambda model, cfg, out, name: seen.setdefault("name", name) and {})
+    cli.main(["train", "--model", "nin_ls0", "--epochs", "3", "--runs", str(tmp_path)])
+    assert seen["name"] == "nin_ls0"
+    assert seen["cfg"] == TrainConfig(model="nin", label_smoothing=0.0, epochs=3)
