@@ -23,11 +23,11 @@ from .attack import PAPER
 from .attacks import Attack, Goal, Targeted, Untargeted
 from .attacks import make as make_attack
 from .data import ImageDataset, load_cifar10, load_imagenet
-from .evaluator import resolve_device
+from .evaluator import Evaluator, resolve_device
 from .models import load_pretrained, network, weights_digest
 from .results import Experiment
 
-KINDS = ("predictions", "de", "exhaustive", "baseline", "cube")
+KINDS = ("predictions", "de", "exhaustive", "baseline", "cube", "transfer")
 # The paper's DE settings (Su et al. 2019): the defaults of every DE job.
 DE_DEFAULTS = {"pixels": 1, "targeted": False, **PAPER, "stop_on_flip": False, "bounds": "clip"}
 
@@ -56,6 +56,8 @@ class Job:
             if unknown:
                 raise ValueError(f"unknown DE setting(s) {', '.join(unknown)}; choose from {', '.join(DE_DEFAULTS)}")
             params = {**DE_DEFAULTS, **params}
+        if kind == "transfer" and (fooled_by is None or fooled_by.kind != "de"):
+            raise ValueError(f"a transfer job replays the perturbations of a DE job (fooled_by), got {fooled_by!r}")
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
             raise ValueError(f"{kind} {model}: sample size must be a non-negative integer, got {n!r}")
         return Job(kind, model, tuple(sorted(params.items())), n, None if images is None else tuple(images),
@@ -89,6 +91,8 @@ class Job:
         p = self.p
         if self.kind == "de":
             return f"de-{p['pixels']}px-{'targeted' if p['targeted'] else 'untargeted'}"
+        if self.kind == "transfer":
+            return f"transfer-{self.fooled_by.name.removeprefix('de-')}"
         return {"exhaustive": f"exhaustive-{p.get('levels', 2)}", "baseline": f"baseline-{p.get('method')}",
                 "cube": f"cube-{p.get('levels')}", "predictions": "predictions"}[self.kind]
 
@@ -96,7 +100,10 @@ class Job:
         """A short readable description: experiment, network and the settings that differ from the paper's."""
         extra = [f"{k} {v}" for k, v in self.p.items() if self.kind == "de" and DE_DEFAULTS.get(k) != v
                  and k not in ("pixels", "targeted")]
-        sample = f" ({'fooled by the paper rule' if self.fooled_by else len(self.images) if self.images else self.n})"
+        sample = f" ({len(self.images) if self.images else self.n})"
+        if self.fooled_by is not None:
+            sample = (f" (fooled by {self.fooled_by.model} {self.fooled_by.label().split(' (')[1]}" if self.kind == "transfer"
+                      else " (fooled by the paper rule)")
         return (f"{self.name} {self.model}" + (f" [{', '.join(extra)}]" if extra else "")
                 + ("" if self.kind == "predictions" else sample))
 
@@ -152,6 +159,9 @@ def experiments(job: Job, root, profile: str, device: str = "auto") -> list[Expe
     if job.kind == "cube":
         identity = {**base, "levels": job.p["levels"], "sample_seed": job.seed}
         return [Experiment(profile, job.name, identity, info, root=root)]
+    if job.kind == "transfer":  # the source attack's identity names the perturbations replayed
+        identity = {**base, "source": experiments(job.fooled_by, root, profile)[0].identity}
+        return [Experiment(profile, job.name, identity, info, root=root)]
     attack, goal = attack_for(job)
     # the baselines' stored experiments predate a separate sample seed: their own seed (the same) names them
     sample = {} if job.kind == "baseline" else {"sample_seed": job.seed}
@@ -167,7 +177,7 @@ def experiments(job: Job, root, profile: str, device: str = "auto") -> list[Expe
 def chunk_size(job: Job) -> int:
     """Images per shard: minutes, not hours, of one core each (a killed run loses the shards in
     flight). A targeted DE image is 9 attacks, so its shards hold one image."""
-    if job.kind == "predictions":
+    if job.kind in ("predictions", "transfer"):
         return 2000
     if job.kind == "baseline":
         return 32
@@ -202,6 +212,8 @@ def compute(job: Job, images: list[int], payload=None, device: str = "auto") -> 
     if job.kind in ("de", "baseline"):
         attack, goal = attack_for(job)
         return [attack.run(model, sub.float(), sub.labels, goal, ids=sub.index, device=device).assign(model=job.model)]
+    if job.kind == "transfer":  # payload maps image -> the source attack's perturbation [[x, y, r, g, b], ...]
+        return [replay(model, sub, [payload[i] for i in images], device).assign(model=job.model, source=job.fooled_by.model)]
     from .geometry import colour_cube  # cube: payload maps image -> (label, x, y) of its most vulnerable pixel
 
     rows = []
@@ -214,6 +226,21 @@ def compute(job: Job, images: list[int], payload=None, device: str = "auto") -> 
                      "grid_min_true_prob": float(cube.true_prob.min()),
                      "corner_min_true_prob": float(corners.true_prob.min())})
     return [pd.DataFrame(rows)]
+
+
+def replay(model: torch.nn.Module, data: ImageDataset, perturbations: list, device: str = "auto") -> pd.DataFrame:
+    """Each image of ``data`` clean and with its perturbation (a list of (x, y, r, g, b)) applied,
+    classified by ``model``: whether the model gets the clean image right and is fooled by the changed one."""
+    ev = Evaluator(model, data.float(), device=device, incremental=False)
+    index = torch.arange(len(data))
+    clean = ev.clean_probs(index)
+    adv = ev.probs(index, torch.tensor(perturbations, dtype=torch.long))
+    labels = data.labels
+    correct = clean.argmax(1) == labels
+    return pd.DataFrame({"image": data.index.numpy(), "label": labels.numpy(), "clean_class": clean.argmax(1).numpy(),
+                         "clean_correct": correct.numpy(), "adv_class": adv.argmax(1).numpy(),
+                         "adv_prob": adv.max(1).values.numpy(), "true_prob": adv[index, labels].numpy(),
+                         "fooled": (correct & (adv.argmax(1) != labels)).numpy()})
 
 
 def timed_compute(job: Job, images: list[int], payload=None, device: str = "auto",

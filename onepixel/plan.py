@@ -90,7 +90,8 @@ def _networks(s):
 
 @chapter("02_attacks", **PAPER, **SAMPLES, models=PAPER_MODELS, targeted_models=CIFAR_MODELS, n_untargeted_imagenet=20,
          pixels=1, depth_models=["resnet20", "resnet32", "resnet44", "resnet56"], n_depth=100,
-         early_stop_model="allconv", early_stop_images=100, bounds_model="allconv", bounds_images=100)
+         early_stop_model="allconv", early_stop_images=100, bounds_model="allconv", bounds_images=100,
+         transfer_sources=CIFAR_MODELS, transfer_targets=CIFAR_MODELS)
 def _attacks(s):
     from .study import de_job, early_stop_jobs
 
@@ -100,7 +101,15 @@ def _attacks(s):
               if s["bounds_images"]]
     return (_untargeted(s, s["models"], s["n_untargeted"], s["pixels"], s["n_untargeted_imagenet"])
             + _targeted(s, s["targeted_models"], s["n_targeted"], s["pixels"])
-            + _untargeted(s, s["depth_models"], s["n_depth"]) + early + bounds)
+            + _untargeted(s, s["depth_models"], s["n_depth"]) + early + bounds + _transfer(s))
+
+
+def _transfer(s) -> list[Job]:
+    """Every source's stored one-pixel perturbations replayed on every target (itself included: a
+    check that replaying reproduces the attack)."""
+    return [Job.make("transfer", target, fooled_by=source, seed=s["seed"])
+            for source in _untargeted(s, s["transfer_sources"], s["n_untargeted"], s["pixels"])
+            for target in s["transfer_targets"]]
 
 
 @chapter("03_few_pixels", **PAPER, **SAMPLES, settings_list=[["allconv", 3], ["nin", 5]])
@@ -147,7 +156,8 @@ chapter("09_reproducibility")(lambda s: [])
 SIZE_KEYS = {"n_untargeted", "n_targeted", "n_untargeted_imagenet", "few_n_untargeted", "few_n_targeted",
              "random_budget", "n_baseline", "n_exhaustive", "n_depth", "early_stop_images", "n_cube", "per_model",
              "n_images", "slice_images", "bounds_images"}
-MODEL_KEYS = {"models", "targeted_models", "random_models", "depth_models", "architectures", "speedup_models"}
+MODEL_KEYS = {"models", "targeted_models", "random_models", "depth_models", "architectures", "speedup_models",
+              "transfer_sources", "transfer_targets"}
 
 
 def load(profile: str) -> dict:

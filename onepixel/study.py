@@ -8,6 +8,7 @@ of stored experiment, read top to bottom, rather than a module per chapter.
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Mapping
 
@@ -61,7 +62,12 @@ def missing_images(profile: str, job: Job, compute: bool = True) -> list[int] | 
 
 def payload(profile: str, job: Job, images: list[int]):
     """What a job's computation needs from the store (the cube search: each image's most
-    vulnerable pixel), read on the client so that workers need no shared filesystem."""
+    vulnerable pixel; a transfer: the source attack's perturbations), read on the client so that
+    workers need no shared filesystem."""
+    if job.kind == "transfer":
+        source = run_job(profile, job.fooled_by, compute=False, quiet=True)
+        source = source[source.image.isin(images)]
+        return {int(r.image): json.loads(r.perturbation) for r in source.itertuples()}
     if job.kind != "cube":
         return None
     maps = vulnerability_maps(profile, job.model, job.n, 2, job.seed, compute=False)

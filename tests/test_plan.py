@@ -77,7 +77,7 @@ def test_jobs_of_one_priority_rank_take_turns_shard_by_shard(profiles, monkeypat
     (profiles / "p.yaml").write_text(
         "chapters: [02_attacks]\n"
         "02_attacks: {models: [allconv, nin], targeted_models: [], n_untargeted: 24, depth_models: [resnet20],\n"
-        "             n_depth: 16, early_stop_images: 0, bounds_images: 0}\n"
+        "             n_depth: 16, early_stop_images: 0, bounds_images: 0, transfer_sources: []}\n"
         "priority: [[\"de-1px-untargeted allconv *\", \"de-1px-untargeted nin *\"], \"de-1px-untargeted resnet20 *\"]\n")
     monkeypatch.setattr(study, "missing_images", lambda profile, job, compute=True: list(range(job.n or 0)))
     monkeypatch.setattr(study, "in_sample_order", lambda profile, job, images: images)
