@@ -24,6 +24,51 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def normal_p(z: float) -> float:
+    """Two-sided p-value of a standard normal statistic."""
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def newcombe_difference(p1: float, n1: float, p2: float, n2: float, z: float = 1.96) -> tuple[float, float]:
+    """95% interval of p1 - p2 for two independent proportions: Newcombe's hybrid score interval
+    (his method 10), built from the two Wilson intervals. ``n`` may be an effective sample size."""
+    l1, u1 = wilson_interval(p1 * n1, n1, z)
+    l2, u2 = wilson_interval(p2 * n2, n2, z)
+    d = p1 - p2
+    return d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+
+
+def two_proportion_p(p1: float, n1: float, p2: float, n2: float) -> float:
+    """Two-sided p-value of the pooled z-test of p1 = p2 (two independent samples)."""
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return normal_p((p1 - p2) / se) if se > 0 else float(p1 == p2)
+
+
+def one_proportion_p(p: float, n: float, p0: float) -> float:
+    """Two-sided p-value of the score test of a proportion against a fixed value ``p0``."""
+    se = math.sqrt(p0 * (1 - p0) / n) if n else 0.0
+    return normal_p((p - p0) / se) if se > 0 else float(p == p0)
+
+
+def holm(pvalues: pd.Series) -> pd.Series:
+    """Holm's step-down adjustment of a family of p-values (missing values stay missing)."""
+    known = pvalues.dropna().sort_values()
+    m = len(known)
+    adjusted = pd.Series(np.maximum.accumulate((known * np.arange(m, 0, -1)).clip(upper=1.0).to_numpy()),
+                         index=known.index) if m else known
+    return adjusted.reindex(pvalues.index)
+
+
+def mean_interval(values: pd.Series, z: float = 1.96) -> dict:
+    """Mean with a normal 95% interval (the standard error of the mean; for samples of tens or more)."""
+    v = values.dropna().astype(float)
+    n = len(v)
+    mean = float(v.mean()) if n else float("nan")
+    half = z * float(v.std(ddof=1)) / math.sqrt(n) if n > 1 else float("nan")
+    return {"mean": mean, "n": n, "ci_low": mean - half, "ci_high": mean + half, "se": half / z}
+
+
 def rate(success: pd.Series) -> dict:
     """Success rate with its denominator and 95% Wilson interval."""
     k, n = int(success.sum()), int(len(success))

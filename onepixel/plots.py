@@ -343,7 +343,7 @@ def headline(summary: pd.DataFrame):
     """Every success rate the paper reports, one panel per paper table: ours with its 95% interval
     (coloured by network) and the paper's value (black diamond). ``summary`` from
     :func:`onepixel.comparison.paper_summary`."""
-    rates = summary[summary["ci low"].notna() & summary.paper.notna()].reset_index()
+    rates = summary[summary.index.get_level_values("measure").str.contains("success")].reset_index()
     tables = list(dict.fromkeys(rates["paper table"]))
     heights = [rates["paper table"].eq(t).sum() for t in tables]
     fig, axes = plt.subplots(len(tables), 1, figsize=(7.0, 0.9 + 0.36 * sum(heights) + 0.45 * len(tables)),

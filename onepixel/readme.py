@@ -56,8 +56,8 @@ def gallery(runs: dict[str, Runs], dataset: str, per_model: int):
 
 def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path = REPO / "book" / "_static",
                  per_model: int = 2) -> pd.DataFrame:
-    """Put the headline table of ``profile``'s one-pixel runs (as chapter 02 runs them) into the
-    README between ``<!-- headline -->`` markers, with chapter 02's verdict on the paper's values
+    """Put the headline table of ``profile``'s one-pixel runs (as chapter 00 runs them) into the
+    README between ``<!-- headline -->`` markers, with chapter 00's verdict on the paper's values
     (:func:`onepixel.comparison.verdict`), the edition it shows (commit and CPU hours of the store,
     :func:`onepixel.book.stamp`) and galleries of its most confident successful
     attacks on the CIFAR-10 and the ImageNet networks (saved under ``figures``)."""
@@ -66,11 +66,9 @@ def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path 
     from . import plots
     from .book import stamp
     from .plan import settings
-    from .study import de_settings, one_pixel_runs
+    from .study import summary_runs
 
-    p = settings(profile, "02_attacks")
-    runs = one_pixel_runs(profile, p["models"], p["n_untargeted"], p["n_targeted"], p["targeted_models"],
-                          p["n_untargeted_imagenet"], pixels=p["pixels"], **de_settings(p))
+    runs, few, random = summary_runs(profile, settings(profile, "00_summary"))
     table, record = headline(runs), stamp(profile)
     plots.style()
     images = []
@@ -85,7 +83,7 @@ def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path 
         plt.close(fig)
         images.append(f"![Most confident one-pixel attacks, {'ImageNet' if suffix else 'CIFAR-10'}]"
                       f"({path.relative_to(REPO) if path.is_relative_to(REPO) else path})")
-    body = (f"{table.to_markdown(index=False)}\n\n{comparison.verdict(comparison.paper_summary(runs))}\n\n"
+    body = (f"{table.to_markdown(index=False)}\n\n{comparison.verdict(comparison.paper_summary(runs, few, random))}\n\n"
             + "\n\n".join(images) + "\n\n"
             f"Profile `{profile}`: one pixel, the paper's DE settings; rates with 95% Wilson intervals and "
             f"denominators (targeted: n image-target pairs, the interval on the design-effect sample size, since an image's 9 targets are correlated). Paper values: Table VIII (original CIFAR-10 test set) and Table IV (ImageNet, AlexNet "

@@ -33,6 +33,7 @@ class Runs:
     accuracy: float | None
     untargeted: pd.DataFrame | None = None
     targeted: pd.DataFrame | None = None
+    test_images: int | None = None  # the accuracy's denominator
 
 
 def versions() -> dict:

@@ -224,10 +224,26 @@ def one_pixel_runs(profile: str, models: list[str], n_untargeted: int, n_targete
         nt = size_for(n_targeted, name) if name in targeted_models else 0
         untargeted = attacks(profile, name, n, **settings) if n else None
         targeted = attacks(profile, name, nt, targeted=True, **settings) if nt else None
-        runs[name] = Runs(accuracy(profile, name)["accuracy"],  # None: nothing planned or stored
+        clean = accuracy(profile, name)
+        runs[name] = Runs(clean["accuracy"],  # None: nothing planned or stored
                           untargeted if untargeted is not None and len(untargeted) else None,
-                          targeted if targeted is not None and len(targeted) else None)
+                          targeted if targeted is not None and len(targeted) else None, clean["n"])
     return runs
+
+
+def summary_runs(profile: str, s: Mapping[str, Any]) -> tuple[dict[str, Runs], dict[tuple[str, int], Runs],
+                                                                dict[str, pd.DataFrame]]:
+    """The runs compared with the paper under chapter 00's settings ``s``: one pixel per network, the
+    few-pixel settings and the random search, as :func:`onepixel.comparison.paper_summary` takes
+    them. Chapter 00 and the README both read these, so they state the same verdict."""
+    settings = de_settings(s)
+    runs = one_pixel_runs(profile, s["models"], s["n_untargeted"], s["n_targeted"], s["targeted_models"],
+                          n_untargeted_imagenet=s["n_untargeted_imagenet"], pixels=1, **settings)
+    few = {(m, k): one_pixel_runs(profile, [m], s["few_n_untargeted"], s["few_n_targeted"], pixels=k, **settings)[m]
+           for m, k in s["few_pixel_settings"]}
+    random = {m: baseline(profile, m, s["n_baseline"], "random", s["random_budget"], s["seed"], s["device"],
+                          s["recompute"], s["compute"]) for m in s["random_models"]}
+    return runs, few, random
 
 
 # Fixed rules, not the notebook's thresholds: the middle row is the paper's 5% rule whatever the
