@@ -195,27 +195,34 @@ def verdicts(summary: pd.DataFrame) -> pd.DataFrame:
 
 TABLE_ORDER = ["VIII", "IV", "IV (ImageNet)", "V", "VI", "VII", "text"]
 
-def summary_table(summary: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """:func:`paper_summary` for reading, one flat row per value and the paper's tables in order
-    (VIII, the original test set, first): our value and its 95% interval, integers as integers,
-    blanks instead of missing values, reasons as letters; and the Markdown list of the reasons."""
+def summary_table(summary: pd.DataFrame, tables: list[str] | None = None) -> tuple[pd.DataFrame, str]:
+    """:func:`paper_summary` for reading (only the paper tables ``tables``, when given), one flat row
+    per value and the paper's tables in order (VIII, the original test set, first): our value with
+    its 95% interval and n in one cell, the paper's value as reported, the difference with its
+    interval, the verdict with its Holm-corrected p, and the reason as a letter (column left out when
+    one table is shown); and the Markdown list of the reasons."""
     table, legend = reason_codes(summary)
     table = table.reset_index()
+    if tables is not None:
+        table = table[table["paper table"].isin(tables)]
     table = table.iloc[table["paper table"].map(lambda t: TABLE_ORDER.index(t) if t in TABLE_ORDER else 99)
                        .argsort(kind="stable")]
+
     def number(v: float) -> str:
         return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.1f}"
 
-    interval = table.apply(lambda r: f"[{number(r['ci low'])}, {number(r['ci high'])}]", axis=1)
+    ours = table.apply(lambda r: f"{number(r.ours)} [{number(r['ci low'])}, {number(r['ci high'])}] (n={int(r.n):,})",
+                       axis=1)
     difference = table.apply(lambda r: f"{r['ours - paper']:+,.1f} [{r['diff low']:+,.1f}, {r['diff high']:+,.1f}]",
                              axis=1)
+    verdict = table.apply(lambda r: r.verdict if pd.isna(r["p (Holm)"]) else f"{r.verdict} (p={r['p (Holm)']:.2g})",
+                          axis=1)
     out = pd.DataFrame({"table": table["paper table"], "network": table.network,
                         "measure": table.measure.str.replace(" (clustered CI)", "", regex=False),
-                        "ours": table.ours.map(number), "95% CI": interval,
-                        "n": table.n.map(lambda v: f"{int(v):,}" if pd.notna(v) else ""),
-                        "paper": table.paper.map(lambda v: reported(v) or ""), "ours - paper [95% CI]": difference,
-                        "p (Holm)": table["p (Holm)"].map(lambda v: "" if pd.isna(v) else f"{v:.2g}"),
-                        "verdict": table.verdict, "reason": table.reason})
+                        "ours [95% CI] (n)": ours, "paper": table.paper.map(lambda v: reported(v) or ""),
+                        "ours - paper [95% CI]": difference, "verdict": verdict, "reason": table.reason})
+    if out.table.nunique() <= 1:
+        out = out.drop(columns=["table", "reason"])
     return out.reset_index(drop=True), legend
 
 def reason_codes(summary: pd.DataFrame, column: str = "main reason for a difference") -> tuple[pd.DataFrame, str]:

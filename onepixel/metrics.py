@@ -184,7 +184,9 @@ def attack_table(runs: dict[str, Runs]) -> pd.DataFrame:
             d = derived_untargeted(t)
             row["targeted % (clustered)"] = percent(targeted_rate(t))
             row["non-targeted from 9 targets %"] = percent(rate(d.success))
-            row["confidence (from 9 targets) %"] = round(100 * float(d[d.success].adv_prob.mean()), 2) if d.success.any() \
+            ok = t[t.success]  # the paper's definition: the target's probability over every successful attack
+            row["confidence (from 9 targets) %"] = round(100 * float((ok.target_prob if "target_prob" in ok
+                                                                      else ok.adv_prob).mean()), 2) if len(ok) \
                 else float("nan")
             row["classes reached per image"] = round(float(d.targets_reached.mean()), 2)
         out.append(row)

@@ -100,6 +100,26 @@ def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1)
     return fig
 
 
+def transfer_heatmap(table: pd.DataFrame):
+    """Source (rows) x target (columns): the share (%) of the source's one-pixel perturbations that also
+    fool the target, coloured on the data's own scale, with n under each value."""
+    rate = table.pivot(index="source", columns="target", values="rate %")
+    n = table.pivot(index="source", columns="target", values="target correct on clean")
+    order_rows, order_cols = list(dict.fromkeys(table.source)), list(dict.fromkeys(table.target))
+    rate, n = rate.reindex(index=order_rows, columns=order_cols), n.reindex(index=order_rows, columns=order_cols)
+    off = table[table.source != table.target]["rate %"]
+    labels = rate.round(0).astype("Int64").astype(str) + "\nn=" + n.astype("Int64").astype(str)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.95 * len(order_cols), 0.9 + 0.75 * len(order_rows)), layout="constrained")
+    diagonal = rate.index.to_numpy(dtype=object)[:, None] == rate.columns.to_numpy(dtype=object)[None, :]
+    sns.heatmap(rate.mask(diagonal), annot=labels.to_numpy(), fmt="",
+                cmap="rocket_r", vmin=0, vmax=float(off.max()) if len(off) else 100, ax=ax, annot_kws={"size": 8},
+                cbar_kws={"label": "also fools the target (%)"})
+    ax.set_xlabel("target network")
+    ax.set_ylabel("source network")
+    ax.grid(False)
+    return fig
+
+
 def from_to_bars(rates: dict[str, pd.DataFrame], classes):
     """Per class, the success rate of attacks *from* it (its images) and *to* it (as the target),
     one panel each, one colour per network; ``rates[name]`` from :func:`onepixel.metrics.attacked_from_to`."""
@@ -339,11 +359,19 @@ def network_colours() -> dict[str, tuple]:
     return {name: palette[i % len(palette)] for i, name in enumerate(MODELS)}
 
 
+# How the summary figure draws our value, by the comparison's verdict (comparison.verdicts): the
+# marker is drawn above the paper's diamond, so a coinciding value stays visible.
+VERDICT_MARKERS = {"consistent": {"marker": "o", "ms": 6, "markeredgecolor": "white"},
+                   "differs": {"marker": "X", "ms": 9, "markeredgecolor": "black", "markeredgewidth": 0.8},
+                   "too few to tell": {"marker": "o", "ms": 6, "markerfacecolor": "white"}}
+
+
 def headline(summary: pd.DataFrame):
     """Every success rate the paper reports, one panel per paper table: ours with its 95% interval
     (coloured by network) and the paper's value (black diamond). ``summary`` from
     :func:`onepixel.comparison.paper_summary`."""
-    rates = summary[summary.index.get_level_values("measure").str.contains("success")].reset_index()
+    measure = summary.index.get_level_values("measure")
+    rates = summary[summary.kind.eq("rate") & measure.str.contains("success %")].reset_index()
     tables = list(dict.fromkeys(rates["paper table"]))
     heights = [rates["paper table"].eq(t).sum() for t in tables]
     fig, axes = plt.subplots(len(tables), 1, figsize=(7.0, 0.9 + 0.36 * sum(heights) + 0.45 * len(tables)),
@@ -354,17 +382,19 @@ def headline(summary: pd.DataFrame):
         y = np.arange(len(part))[::-1]
         for yi, row in zip(y, part.itertuples()):
             colour = colours.get(row.network.split(",")[0], "grey")
-            ax.errorbar(row.ours, yi, xerr=[[row.ours - row.lo], [row.hi - row.ours]], fmt="o", color=colour,
-                        capsize=3, ms=5)
-            ax.plot(row.paper, yi, marker="D", color="black", ms=5, ls="none")
+            ax.errorbar(row.ours, yi, xerr=[[row.ours - row.lo], [row.hi - row.ours]], fmt="none", ecolor=colour,
+                        capsize=3, zorder=2)
+            ax.plot(row.paper, yi, marker="D", color="black", ms=6, ls="none", zorder=3)
+            ax.plot(row.ours, yi, ls="none", zorder=4, **VERDICT_MARKERS[row.verdict], color=colour)
         ax.set_yticks(y, [f"{r.network}: {r.measure.replace(' %', '').replace(' (clustered CI)', '')}"
                           for r in part.itertuples()], fontsize=9)
         ax.set_title(TABLE_TITLES.get(table, f"Table {table}"), loc="left", fontsize=10)
         ax.set_ylim(-0.6, len(part) - 0.4)
     axes[-1, 0].set_xlabel("success rate (%)")
     axes[-1, 0].set_xlim(0, 100)
-    handles = [plt.Line2D([], [], marker="o", color="grey", label="ours, 95% interval"),
-               plt.Line2D([], [], marker="D", color="black", ls="none", label="paper")]
-    fig.legend(handles=handles, loc="upper right", ncols=2, fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    handles = [plt.Line2D([], [], ls="none", color="grey", label=f"ours: {verdict}", **style)
+               for verdict, style in VERDICT_MARKERS.items()]
+    handles.append(plt.Line2D([], [], marker="D", color="black", ls="none", label="paper"))
+    fig.legend(handles=handles, loc="upper center", ncols=2, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / fig.get_figheight()))
     return fig

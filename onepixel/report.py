@@ -35,6 +35,57 @@ def pixel_gain(runs: dict[tuple[str, int], Runs]) -> pd.DataFrame:
     columns = ["model", "pixels", "images", "fooled with 1 px", "fooled with k px", "only with k px", "only with 1 px"]
     return pd.DataFrame(rows, columns=columns).set_index(["model", "pixels"])
 
+def transfer_table(transfer: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """One row per (source, target): of the images the source's one-pixel attack fooled and the
+    target classifies correctly, how many the same pixel also fools, with a 95% Wilson interval."""
+    rows = []
+    for (source, target), r in transfer.items():
+        if not len(r):
+            continue
+        shown = r[r.clean_correct.astype(bool)]
+        rate = metrics.rate(shown.fooled.astype(bool))
+        rows.append({"source": source, "target": target, "fooled by the source": len(r),
+                     "target correct on clean": rate["n"], "also fool the target": rate["successes"],
+                     "rate %": round(100 * rate["rate"], 1), "ci low %": round(100 * rate["ci_low"], 1),
+                     "ci high %": round(100 * rate["ci_high"], 1)})
+    columns = ["source", "target", "fooled by the source", "target correct on clean", "also fool the target",
+               "rate %", "ci low %", "ci high %"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def transfer_matrix(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`transfer_table` as source (rows) x target (columns) cells "rate [low, high] (n)"."""
+    cells = table.assign(cell=[f"{r['rate %']:.0f} [{r['ci low %']:.0f}, {r['ci high %']:.0f}] "
+                               f"(n={r['target correct on clean']})" for _, r in table.iterrows()])
+    return cells.pivot(index="source", columns="target", values="cell").reindex(
+        index=list(dict.fromkeys(table.source)), columns=list(dict.fromkeys(table.target)))
+
+
+def transfer_summary(table: pd.DataFrame) -> str:
+    """What the transfer table says, computed from it: the replay check on the diagonal, the range of
+    the rates between different networks, and the highest and lowest pair."""
+    if not len(table):
+        return "No transfer is stored yet."
+    same = table[table.source == table.target]
+    other = table[table.source != table.target].sort_values("rate %")
+    text = []
+    if len(same):
+        exact = (same["also fool the target"] == same["fooled by the source"]).all()
+        text.append(f"Replayed on the network it was found for, every stored perturbation fools it again "
+                    f"({int(same['also fool the target'].sum())} of {int(same['fooled by the source'].sum())})"
+                    if exact else "Replayed on the network it was found for, "
+                    f"{int(same['also fool the target'].sum())} of {int(same['fooled by the source'].sum())} "
+                    "perturbations fool it again")
+    if len(other):
+        low, high = other.iloc[0], other.iloc[-1]
+        text.append(f"between different networks, {low['rate %']:.0f}% to {high['rate %']:.0f}% of the pixels also "
+                    f"fool the target: least from {low.source} to {low.target} ({low['rate %']:.0f}% "
+                    f"[{low['ci low %']:.0f}, {low['ci high %']:.0f}], n={low['target correct on clean']}), most "
+                    f"from {high.source} to {high.target} ({high['rate %']:.0f}% [{high['ci low %']:.0f}, "
+                    f"{high['ci high %']:.0f}], n={high['target correct on clean']})")
+    return "; ".join(text) + "."
+
+
 def depth_series(runs: dict[str, Runs]) -> pd.DataFrame:
     """The ResNet-(6n+2) networks among ``runs`` by depth: clean accuracy, non-targeted success
     (rate and 95% interval, in percent), confidence and mean evaluations."""

@@ -231,6 +231,22 @@ def one_pixel_runs(profile: str, models: list[str], n_untargeted: int, n_targete
     return runs
 
 
+def transfer(profile: str, sources: list[str], targets: list[str], n_untargeted, pixels: int = 1,
+             **settings) -> dict[tuple[str, str], pd.DataFrame]:
+    """Per (source, target): the source's successful non-targeted perturbations (on its sample of
+    ``n_untargeted`` images) replayed on the target, one row per image (see
+    :func:`onepixel.experiments.replay`)."""
+    run = {k: settings[k] for k in ("device", "compute", "recompute") if k in settings}
+    de = {k: v for k, v in settings.items() if k not in run}
+    out = {}
+    for source in sources:
+        attack = de_job(source, size_for(n_untargeted, source), pixels, **de)
+        for target in targets:
+            out[source, target] = run_job(profile, Job.make("transfer", target, fooled_by=attack, seed=attack.seed),
+                                          **run, quiet=True)
+    return out
+
+
 def summary_runs(profile: str, s: Mapping[str, Any]) -> tuple[dict[str, Runs], dict[tuple[str, int], Runs],
                                                                 dict[str, pd.DataFrame]]:
     """The runs compared with the paper under chapter 00's settings ``s``: one pixel per network, the
