@@ -28,6 +28,43 @@ def network_table(profile: str, models: list[str]) -> pd.DataFrame:
                      "weights": net.source, "sha256": model.weights_digest[:8]})
     return pd.DataFrame(rows).set_index("model")
 
+RECIPE = {"epochs": "epochs", "batch_size": "batch", "lr": "peak lr", "momentum": "momentum",
+          "weight_decay": "weight decay", "label_smoothing": "label smoothing", "seed": "seed", "bf16": "bf16"}
+
+
+def training_table(names: list[str]) -> pd.DataFrame:
+    """How each network trained here was trained, from its weights' JSON record: the recipe (one-cycle
+    SGD with Nesterov momentum, random crop and flip, batch norm), where it ran and how long, and the
+    stored weights' test accuracy. A registered variant whose weights are not trained yet shows its
+    planned recipe and "not trained yet"."""
+    from dataclasses import asdict
+
+    from .models import WEIGHTS_DIR
+    from .train import TrainConfig
+
+    rows = []
+    for name in names:
+        net = network(name)
+        if not net.trained_here:
+            continue
+        record = WEIGHTS_DIR / f"{name}.json"
+        meta = json.loads(record.read_text()) if record.exists() else None
+        config = meta["config"] if meta else asdict(TrainConfig(**{"model": net.variant_of or name, **dict(net.recipe)}))
+        rows.append({"network": name, "architecture": config["model"],
+                     **{label: config[key] for key, label in RECIPE.items()},
+                     "trained on": (meta.get("device") or f"cpu, {meta['threads']} threads") if meta else "-",
+                     "train hours": round(meta["train_seconds"] / 3600, 2) if meta else "not trained yet",
+                     "test accuracy %": round(100 * meta["test_accuracy_stored_fp16"], 2) if meta else "-"})
+    return pd.DataFrame(rows).set_index("network")
+
+
+def shared_columns(table: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """The columns of ``table`` that hold one value in every row, as "name value" text, and the table
+    without them (a recipe table keeps only what differs between networks)."""
+    same = [c for c in table if table[c].astype(str).nunique() == 1]
+    return ", ".join(f"{c} {table[c].iloc[0]}" for c in same), table.drop(columns=same)
+
+
 def architecture_references(models: list[str]) -> str:
     """Each architecture's paper as a MyST citation, models sharing one grouped:
     ``"allconv {cite:p}`springenberg2015allconv`; resnet20, resnet32 {cite:p}`he2016resnet`"``."""

@@ -86,6 +86,18 @@ def transfer_summary(table: pd.DataFrame) -> str:
     return "; ".join(text) + "."
 
 
+def clean_confidence(predictions: dict[str, pd.DataFrame], thresholds=(0.9, 0.95)) -> pd.DataFrame:
+    """Per network, over the test images it classifies correctly: the mean top probability and the
+    share of images whose top probability exceeds each threshold (the paper's early stops fire only
+    when an attack's probabilities cross 90% for the target or fall below 5% for the true class)."""
+    rows = []
+    for name, p in predictions.items():
+        ok = p[p.pred == p.label]
+        rows.append({"network": name, "correct images": len(ok), "mean top probability %": round(100 * ok.prob.mean(), 1),
+                     **{f"top probability > {t:.0%}": f"{100 * (ok.prob > t).mean():.1f}%" for t in thresholds}})
+    return pd.DataFrame(rows).set_index("network")
+
+
 def depth_series(runs: dict[str, Runs]) -> pd.DataFrame:
     """The ResNet-(6n+2) networks among ``runs`` by depth: clean accuracy, non-targeted success
     (rate and 95% interval, in percent), confidence and mean evaluations."""

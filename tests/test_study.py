@@ -44,3 +44,30 @@ def test_a_transfer_job_is_named_by_its_source_attack():
     assert identity["model"] == "vgg16" and identity["source"] == experiments(source, "results", "cpu")[0].identity
     with pytest.raises(ValueError, match="replays the perturbations of a DE job"):
         Job.make("transfer", "vgg16")
+
+
+def test_transfer_table_counts_only_images_the_target_gets_right():
+    import pandas as pd
+
+    from onepixel.report import transfer_matrix, transfer_summary, transfer_table
+
+    rows = pd.DataFrame({"image": [1, 2, 3, 4], "clean_correct": [True, True, True, False],
+                         "fooled": [True, False, False, False]})
+    table = transfer_table({("a", "b"): rows, ("a", "a"): rows.assign(clean_correct=True, fooled=True)})
+    ab = table[table.target == "b"].iloc[0]
+    assert (ab["fooled by the source"], ab["target correct on clean"], ab["also fool the target"]) == (4, 3, 1)
+    assert ab["rate %"] == 33.3 and ab["ci low %"] < 33.3 < ab["ci high %"]
+    assert transfer_matrix(table).loc["a", "b"].endswith("(n=3)")
+    text = transfer_summary(table)
+    assert text.startswith("Replayed on the network it was found for, every stored perturbation fools it again (4 of 4)")
+    assert "from a to b (33% [" in text
+
+
+def test_training_table_reads_the_published_records_and_plans_the_variants():
+    from onepixel.provenance import shared_columns, training_table
+
+    table = training_table(["allconv", "allconv_ls0", "resnet20"])
+    assert list(table.index) == ["allconv", "allconv_ls0"], "resnet20 was not trained here"
+    assert table.loc["allconv", "label smoothing"] == 0.1 and table.loc["allconv_ls0", "label smoothing"] == 0.0
+    shared, rest = shared_columns(table)
+    assert "epochs 12" in shared and "label smoothing" in rest
