@@ -127,7 +127,7 @@ def _alexnet(_: None) -> nn.Module:
     except Exception as e:
         raise WeightsError(
             "AlexNet weights are neither cached nor downloadable here "
-            f"({type(e).__name__}). Offline alternatives: 'squeezenet1_0' (AlexNet accuracy, same Caffe "
+            f"({type(e).__name__}). Offline alternatives: 'squeezenet1_0' (same Caffe "
             "lineage, 227 x 227) or 'efficientnet_lite0'.") from None
     return nn.Sequential(Normalize(IMAGENET_MEAN, IMAGENET_STD), net)
 

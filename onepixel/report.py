@@ -137,6 +137,27 @@ def bounds_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
                      f"{100 * border['share']:.1f} (n={border['n']})"})
     return pd.DataFrame(rows).set_index("out-of-range children")
 
+def border_sentence(runs: dict[str, pd.DataFrame], size: int = 32) -> str:
+    """Whether clipping spends the search on the image's outer ring: per rule, the share of
+    evaluations that set a border pixel, next to the ring's share of the pixels."""
+    ring = (4 * size - 4) / size ** 2
+    shares = {rule: metrics.border_share(r) for rule, r in runs.items() if len(r)}
+    known = {rule: b for rule, b in shares.items() if b["n"]}
+    if not known:
+        return "No stored attack records its border evaluations yet."
+    parts = [f"{100 * b['share']:.1f}% of the evaluations set a border pixel under {rule} (n={b['n']} images)"
+             for rule, b in known.items()]
+    clip = known.get("clip")
+    if clip is None:
+        verdict = ""
+    elif clip["share"] > ring:
+        verdict = ", so clipping does spend more of the search on the border than its share of the image"
+    else:
+        verdict = ", so clipping does not pile the search onto the border: it spends less there than the ring's share"
+    return (f"The outer ring holds {4 * size - 4:,} of the {size * size:,} pixels ({100 * ring:.1f}%); "
+            + "; ".join(parts) + verdict + ".")
+
+
 def early_stop_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Success, confidence and cost of the same attacks under each stopping rule (one row per rule)."""
     rows = []
