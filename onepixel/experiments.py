@@ -27,7 +27,8 @@ from .evaluator import Evaluator, resolve_device
 from .models import load_pretrained, network, weights_digest
 from .results import Experiment
 
-KINDS = ("predictions", "de", "exhaustive", "baseline", "cube", "transfer")
+KINDS = ("predictions", "de", "exhaustive", "baseline", "cube", "transfer", "coverage")
+NO_NETWORK = ("coverage",)  # kinds that attack no network: their items are scenarios, not images
 # The paper's DE settings (Su et al. 2019): the defaults of every DE job.
 DE_DEFAULTS = {"pixels": 1, "targeted": False, **PAPER, "stop_on_flip": False, "bounds": "clip"}
 
@@ -56,6 +57,8 @@ class Job:
             if unknown:
                 raise ValueError(f"unknown DE setting(s) {', '.join(unknown)}; choose from {', '.join(DE_DEFAULTS)}")
             params = {**DE_DEFAULTS, **params}
+        if (kind in NO_NETWORK) != (model == ""):
+            raise ValueError(f"a {kind} experiment {'has no' if kind in NO_NETWORK else 'needs a'} network, got {model!r}")
         if kind == "transfer" and (fooled_by is None or fooled_by.kind != "de"):
             raise ValueError(f"a transfer job replays the perturbations of a DE job (fooled_by), got {fooled_by!r}")
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
@@ -78,7 +81,7 @@ class Job:
         """The jobs whose stored rows decide this job's images or inputs: the clean predictions (a
         sample is drawn among correctly classified images), the job whose fooled images it attacks,
         the exhaustive search whose most vulnerable pixels the cube search starts from."""
-        if self.kind == "predictions" or self.images is not None:
+        if self.kind == "predictions" or self.kind in NO_NETWORK or self.images is not None:
             return ()
         if self.fooled_by is not None:
             return (self.fooled_by,)
@@ -93,6 +96,8 @@ class Job:
             return f"de-{p['pixels']}px-{'targeted' if p['targeted'] else 'untargeted'}"
         if self.kind == "transfer":
             return f"transfer-{self.fooled_by.name.removeprefix('de-')}"
+        if self.kind == "coverage":
+            return "coverage-clustered"
         return {"exhaustive": f"exhaustive-{p.get('levels', 2)}", "baseline": f"baseline-{p.get('method')}",
                 "cube": f"cube-{p.get('levels')}", "predictions": "predictions"}[self.kind]
 
@@ -104,7 +109,7 @@ class Job:
         if self.fooled_by is not None:
             sample = (f" (fooled by {self.fooled_by.model} {self.fooled_by.label().split(' (')[1]}" if self.kind == "transfer"
                       else " (fooled by the paper rule)")
-        return (f"{self.name} {self.model}" + (f" [{', '.join(extra)}]" if extra else "")
+        return (f"{self.name}{' ' + self.model if self.model else ''}" + (f" [{', '.join(extra)}]" if extra else "")
                 + ("" if self.kind == "predictions" else sample))
 
 
@@ -152,8 +157,11 @@ def attack_for(job: Job) -> tuple[Attack, Goal]:
 def experiments(job: Job, root, profile: str, device: str = "auto") -> list[Experiment]:
     """The store entries a job writes: its rows first, then any companion (exhaustive: the maps).
     An attack's entry is named by the data, the weights, the sample and the attack's own identity."""
-    base = {"model": job.model, "weights": weights_digest(job.model), "data": test_data(job.model).digest}
     info = {"device": str(resolve_device(device))}
+    if job.kind == "coverage":
+        return [Experiment(profile, job.name, {"simulation": "clustered rate intervals", **job.p, "seed": job.seed},
+                           info, root=root)]
+    base = {"model": job.model, "weights": weights_digest(job.model), "data": test_data(job.model).digest}
     if job.kind == "predictions":
         return [Experiment(profile, "predictions", base, root=root)]
     if job.kind == "cube":
@@ -179,6 +187,8 @@ def chunk_size(job: Job) -> int:
     flight). A targeted DE image is 9 attacks, so its shards hold one image."""
     if job.kind in ("predictions", "transfer"):
         return 2000
+    if job.kind == "coverage":
+        return 3
     if job.kind == "baseline":
         return 32
     if job.kind == "de" and job.p["targeted"]:
@@ -188,6 +198,12 @@ def chunk_size(job: Job) -> int:
 
 def compute(job: Job, images: list[int], payload=None, device: str = "auto") -> list[pd.DataFrame]:
     """Rows for ``images`` (one frame per entry of :func:`experiments`). Pure: reads no results."""
+    if job.kind == "coverage":  # items are scenarios: (images, share of images with any success)
+        from .coverage import scenarios, simulate  # numpy only; keeps torch-free imports apart
+
+        grid = scenarios(**job.p)
+        return [pd.concat([simulate(*grid[i], reps=job.p["reps"], seed=job.seed).assign(image=i) for i in images],
+                          ignore_index=True)]
     model, data = model_and_data(job.model)
     sub = data.subset(images)
     p = job.p

@@ -95,38 +95,25 @@ def border_share(rows: pd.DataFrame) -> dict:
     return {"share": float(known.border_evaluations.sum()) / total if total else float("nan"), "n": len(known)}
 
 
-MIN_CLUSTERS = 10  # below this the ANOVA estimate of the ICC is too noisy to shrink an interval
-
-
-def intraclass_correlation(success: pd.Series, clusters: pd.Series) -> float:
-    """ANOVA estimate of the intraclass correlation of a 0/1 outcome within clusters, in [0, 1];
-    1 (the cautious value) where the data cannot estimate it: fewer than ``MIN_CLUSTERS`` clusters,
-    or no variation."""
-    groups = success.astype(float).groupby(clusters.to_numpy())
-    sizes, means = groups.size().to_numpy(float), groups.mean().to_numpy()
-    n, g, p = sizes.sum(), len(sizes), success.mean()
-    if g < MIN_CLUSTERS or n <= g or p in (0, 1):
-        return 1.0
-    between = (sizes * (means - p) ** 2).sum() / (g - 1)
-    within = (sizes * means * (1 - means)).sum() / (n - g)
-    n0 = (n - (sizes ** 2).sum() / n) / (g - 1)
-    icc = (between - within) / (between + (n0 - 1) * within) if between + (n0 - 1) * within > 0 else 1.0
-    return float(min(max(icc, 0.0), 1.0))
+# The interval reported for a rate of attacks that come in groups (the 9 targets of one image): the
+# one whose coverage the simulation of onepixel.coverage finds closest to 95% (and at least 93%)
+# in the regime of our targeted samples; the book's chapter 00 shows that simulation.
+CLUSTERED_INTERVAL = "Wilson, images as n"
 
 
 def clustered_rate(success: pd.Series, clusters: pd.Series) -> dict:
-    """Success rate of attacks that come in correlated groups (the 9 targeted attacks of one image):
-    a Wilson interval on the effective sample size n / deff, deff = 1 + (m - 1) ICC (the design
-    effect, m the mean group size). With one attack per group this is :func:`rate`."""
+    """Success rate of attacks that come in correlated groups (the 9 targeted attacks of one image),
+    with the :data:`CLUSTERED_INTERVAL`: a Wilson interval on as many trials as there are groups (the
+    design effect of groups whose attacks succeed together). With one attack per group this is
+    :func:`rate`."""
     out = rate(success)
     n = out["n"]
     if not n:
         return out
-    m = n / clusters.nunique()
-    n_eff = n / (1 + (m - 1) * intraclass_correlation(success, clusters))
-    lo, hi = wilson_interval(out["rate"] * n_eff, n_eff)
-    return {**out, "ci_low": lo, "ci_high": hi, "n_effective": n_eff, "groups": int(clusters.nunique()),
-            "interval": "Wilson, design effect" if m > 1 else "Wilson"}
+    groups = int(clusters.nunique())
+    lo, hi = wilson_interval(out["rate"] * groups, groups)
+    return {**out, "ci_low": lo, "ci_high": hi, "n_effective": groups, "groups": groups,
+            "interval": CLUSTERED_INTERVAL if groups < n else "Wilson"}
 
 
 def targeted_rate(rows: pd.DataFrame) -> dict:

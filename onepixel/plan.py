@@ -76,11 +76,14 @@ def _exhaustive(s, models, n) -> list[Job]:
          few_pixel_settings=[["allconv", 3], ["nin", 5]], few_n_untargeted=100, few_n_targeted=20,
          random_models=CIFAR_MODELS, random_budget=10000, n_baseline=100)
 def _summary(s):
+    from .study import coverage_job  # study imports the engine; the plan reads it only here
+
     return (_untargeted(s, s["models"], s["n_untargeted"], 1, s["n_untargeted_imagenet"])
             + _targeted(s, s["targeted_models"], s["n_targeted"])
             + [j for m, k in s["few_pixel_settings"]
                for j in _untargeted(s, [m], s["few_n_untargeted"], k) + _targeted(s, [m], s["few_n_targeted"], k)]
-            + _baselines(s, s["random_models"], ["random"], s["n_baseline"], s["random_budget"]))
+            + _baselines(s, s["random_models"], ["random"], s["n_baseline"], s["random_budget"])
+            + [coverage_job(seed=s["seed"])])
 
 
 @chapter("01_networks", models=[m for m in PUBLISHED if m != "alexnet"], architectures=CIFAR_MODELS)
@@ -265,7 +268,7 @@ def jobs(profile: str) -> list[Job]:
         for job in chapter_jobs(chapter, settings(profile, chapter)):
             add(job)
     found = largest(planned)
-    predictions = [Job.make("predictions", m) for m in dict.fromkeys(j.model for j in found)]
+    predictions = [Job.make("predictions", m) for m in dict.fromkeys(j.model for j in found if j.model)]
     found = [j for j in found if j.kind != "predictions"]
     return predictions + sorted(found, key=priority(cfg))
 

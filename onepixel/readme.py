@@ -86,7 +86,7 @@ def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path 
     body = (f"{table.to_markdown(index=False)}\n\n{comparison.verdict(comparison.paper_summary(runs, few, random))}\n\n"
             + "\n\n".join(images) + "\n\n"
             f"Profile `{profile}`: one pixel, the paper's DE settings; rates with 95% Wilson intervals and "
-            f"denominators (targeted: n image-target pairs, the interval on the design-effect sample size, since an image's 9 targets are correlated). Paper values: Table VIII (original CIFAR-10 test set) and Table IV (ImageNet, AlexNet "
+            f"denominators (targeted: n image-target pairs, the interval on the number of images, since an image's 9 targets succeed together; chosen by the simulation in the book's chapter 00). Paper values: Table VIII (original CIFAR-10 test set) and Table IV (ImageNet, AlexNet "
             f"for our SqueezeNet stand-in). From the results stored at commit {record['commit']} "
             f"({record['cpu_hours']:.1f} CPU hours), {record['built']}; regenerate with "
             f"`onepixel readme --profile {profile}`.")

@@ -98,6 +98,47 @@ def clean_confidence(predictions: dict[str, pd.DataFrame], thresholds=(0.9, 0.95
     return pd.DataFrame(rows).set_index("network")
 
 
+def coverage_table(simulation: pd.DataFrame) -> pd.DataFrame:
+    """The stored interval simulation for reading, one row per candidate interval: its lowest, mean and
+    highest coverage over the scenarios, and its mean width; the scenarios in ``scenarios``."""
+    per = simulation.groupby("method")
+    return pd.DataFrame({"lowest coverage %": per["coverage %"].min(), "mean coverage %": per["coverage %"].mean(),
+                         "highest coverage %": per["coverage %"].max(),
+                         "mean width (points)": per["mean width (points)"].mean()}).round(1).sort_values(
+        "mean coverage %", ascending=False).rename_axis("interval")
+
+
+def scenarios_text(simulation: pd.DataFrame) -> str:
+    """The simulated scenarios in words: image counts, shares with any success, true rates, samples."""
+    images = ", ".join(str(g) for g in sorted(simulation.images.unique()))
+    shares = ", ".join(f"{s}%" for s in sorted(simulation["images with any success %"].unique()))
+    rates = simulation["true rate %"]
+    return (f"{images} images per sample, {shares} of them with any success (true rates {rates.min():.1f}% to "
+            f"{rates.max():.1f}%), {int(simulation.samples.iloc[0]):,} samples per scenario")
+
+
+def coverage_choice(simulation: pd.DataFrame, reported: str) -> str:
+    """Which interval the simulation chooses, and whether it is the one the metrics report."""
+    from .coverage import choose
+
+    if not len(simulation):
+        return "The interval simulation is not stored yet."
+    chosen = choose(simulation)
+    per = simulation.groupby("method")["coverage %"]
+    scenarios = simulation.groupby(["images", "images with any success %"]).ngroups
+    text = (f"The simulation chooses *{chosen}*: its coverage runs from {per.min()[chosen]:.1f}% to "
+            f"{per.max()[chosen]:.1f}% over {scenarios} scenarios of {int(simulation.samples.iloc[0]):,} samples each"
+            if chosen else "No candidate covers 93% in every scenario")
+    others = [f"{m} {per.min()[m]:.1f}%" for m in per.min().index if m != chosen]
+    text += f"; the lowest coverage of the others: {', '.join(others)}."
+    if chosen and chosen != reported:
+        text += f" The tables still report *{reported}*, which the simulation did not choose."
+    elif chosen:
+        text += (" Every targeted rate in this book carries it: it is conservative (its coverage exceeds 95%), "
+                 "so a targeted interval is as wide as its number of images allows.")
+    return text
+
+
 def depth_series(runs: dict[str, Runs]) -> pd.DataFrame:
     """The ResNet-(6n+2) networks among ``runs`` by depth: clean accuracy, non-targeted success
     (rate and 95% interval, in percent), confidence and mean evaluations."""

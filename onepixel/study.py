@@ -33,6 +33,10 @@ def job_images(profile: str, job: Job, compute: bool = True) -> list[int] | None
     it depends on, :attr:`Job.depends_on`, are not all stored) and ``compute`` is False."""
     if job.kind == "predictions":
         return list(range(len(model_and_data(job.model)[1])))
+    if job.kind == "coverage":
+        from .coverage import scenarios
+
+        return list(range(len(scenarios(**job.p))))
     if job.images is not None:
         return sorted(job.images)
     for dependency in job.depends_on:
@@ -138,7 +142,7 @@ def correct_sample(profile: str, name: str, n: int, seed: int = 0) -> list[int]:
 def in_sample_order(profile: str, job: Job, images: list[int]) -> list[int]:
     """``images`` of a sampled job in the sample's order (so that a partly computed sample of n is a
     complete smaller sample); jobs on given images keep their order."""
-    if job.n is None or job.kind == "predictions" or job.fooled_by is not None:
+    if job.n is None or job.kind in ("predictions", "coverage") or job.fooled_by is not None:
         return images
     rank = {image: r for r, image in enumerate(sample_order(profile, job.model, job.seed))}
     return sorted(images, key=lambda i: rank.get(i, len(rank)))
@@ -245,6 +249,19 @@ def transfer(profile: str, sources: list[str], targets: list[str], n_untargeted,
             out[source, target] = run_job(profile, Job.make("transfer", target, fooled_by=attack, seed=attack.seed),
                                           **run, quiet=True)
     return out
+
+
+def coverage_job(sizes=(12, 16, 20), any_share=(0.15, 0.25, 0.35), reps: int = 2000, seed: int = 0) -> Job:
+    """The simulation of :mod:`onepixel.coverage` over every (images, share with any success) pair."""
+    return Job.make("coverage", "", len(sizes) * len(any_share), seed=seed, sizes=tuple(sizes),
+                    any_share=tuple(any_share), reps=reps)
+
+
+def interval_coverage(profile: str, sizes=(12, 16, 20), any_share=(0.15, 0.25, 0.35), reps: int = 2000,
+                      seed: int = 0, compute: bool = True) -> pd.DataFrame:
+    """The stored simulation of :mod:`onepixel.coverage`: coverage and width of each candidate interval
+    for a clustered rate, one row per scenario and method."""
+    return run_job(profile, coverage_job(sizes, any_share, reps, seed), compute=compute, quiet=True)
 
 
 def summary_runs(profile: str, s: Mapping[str, Any]) -> tuple[dict[str, Runs], dict[tuple[str, int], Runs],
