@@ -34,6 +34,13 @@ UNTARGETED = -1
 # The paper's settings: population, generations, scale factor and the two early-stop thresholds.
 PAPER = {"popsize": 400, "maxiter": 100, "F": 0.5, "target_threshold": 0.9, "true_threshold": 0.05}
 BOUNDS = ("clip", "redraw")
+
+
+def evaluation_budget(popsize: int = PAPER["popsize"], maxiter: int = PAPER["maxiter"]) -> int:
+    """Evaluations of an attack that runs every generation: the clean image, the initial population
+    and ``maxiter`` generations of children, and the re-check of the quantised best candidate (one
+    more where it fails and an earlier flip is re-checked instead)."""
+    return 1 + popsize * (maxiter + 1) + 1
 # Options added after results were stored: at these values they leave experiment identities unchanged.
 IDENTITY_DEFAULTS = {"bounds": "clip"}
 

@@ -253,3 +253,15 @@ def test_border_evaluations_counted():
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 2 * 2, 3)).eval()
     df = OnePixelAttack(model, popsize=10, maxiter=3, progress=False).run(torch.rand(2, 3, 2, 2), [0, 1]).to_pandas()
     assert (df.border_evaluations == 10 * (df.generations + 1)).all(), "on a 2 x 2 image every pixel is on the ring"
+
+
+def test_a_failed_attack_uses_exactly_the_evaluation_budget():
+    from onepixel.attack import evaluation_budget
+
+    class Stubborn(nn.Module):  # always class 0: no pixel can fool it
+        def forward(self, x):
+            return torch.tensor([[5.0, 0.0, 0.0]]).repeat(len(x), 1)
+
+    images = torch.full((2, 3, 8, 8), 0.5)
+    rows = OnePixelAttack(Stubborn(), popsize=6, maxiter=3, device="cpu").run(images, torch.tensor([0, 0])).to_pandas()
+    assert not rows.success.any() and (rows.evaluations == evaluation_budget(6, 3)).all()
