@@ -309,7 +309,8 @@ def robust_classes_table(exhaustive: dict[str, pd.DataFrame], classes) -> pd.Dat
 
 
 ENGINE_COLUMNS = {"evaluations": "evaluations", "seconds": "seconds", "success": "success rate",
-                  "pixels_changed": "pixels changed", "evals_per_s": "evaluations/s",
+                  "pixels_changed": "pixels changed", "most_pixels_changed": "most pixels changed",
+                  "flips_over_k_pixels": "flips changing more pixels", "evals_per_s": "evaluations/s",
                   "ours_incremental_x": "ours (incremental) is x faster"}
 
 
@@ -318,6 +319,32 @@ def engine_table(engine: pd.DataFrame) -> pd.DataFrame:
     run did not measure, such as Pixle's pixels without peers, are left out)."""
     present = [c for c in ENGINE_COLUMNS if c in engine]
     return engine.set_index("method")[present].rename(columns=ENGINE_COLUMNS)
+
+
+def engine_caveats(engine: pd.DataFrame, pixels: int = 1) -> str:
+    """What each stored benchmark row's success means, from the row itself: which methods changed more
+    than ``pixels`` pixels (their flips are no ``pixels``-pixel successes), which were not counted,
+    and whether ART ran as a ``pixels``-pixel attack (``th``) or searched for the fewest pixels."""
+    rows = engine[engine.success.notna()] if "success" in engine else engine.iloc[:0]
+    notes = []
+    if "pixels_changed" in rows:
+        more = rows[rows.pixels_changed > pixels]
+        notes += [f"{r.method} changed {r.pixels_changed:.1f} pixels per image on average, so its flips are not "
+                  f"{pixels}-pixel successes" for r in more.itertuples()]
+        unmeasured = rows[rows.pixels_changed.isna()].method.tolist()
+    else:
+        unmeasured = rows.method.tolist()
+    if unmeasured:
+        notes.append(f"pixels changed were not counted in this stored run for {', '.join(unmeasured)}")
+    art = rows[rows.method.str.startswith("ART")]
+    if len(art) and not art.method.str.contains(f"th={pixels}").any():
+        notes.append("ART's PixelAttack ran with th=None, which searches for the fewest pixels that flip the class "
+                     "(from 1 to 127), not a one-pixel attack: its successes are not one-pixel successes")
+    if not notes:
+        return f"Every method's successes are {pixels}-pixel successes: none changed more pixels."
+    return ("Read the success column with this in mind: " + "; ".join(notes) + ". `onepixel bench` now runs ART "
+            f"with th={pixels} and counts the pixels every method changes, counting a flip as a success only "
+            f"within {pixels} pixel{'s' if pixels != 1 else ''}; this stored run predates that where noted.")
 
 
 def speed_table(speed: pd.DataFrame) -> pd.DataFrame:

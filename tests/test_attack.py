@@ -265,3 +265,20 @@ def test_a_failed_attack_uses_exactly_the_evaluation_budget():
     images = torch.full((2, 3, 8, 8), 0.5)
     rows = OnePixelAttack(Stubborn(), popsize=6, maxiter=3, device="cpu").run(images, torch.tensor([0, 0])).to_pandas()
     assert not rows.success.any() and (rows.evaluations == evaluation_budget(6, 3)).all()
+
+
+def test_benchmark_counts_a_flip_that_changes_more_than_k_pixels_as_no_k_pixel_success():
+    from onepixel.bench import outcome, pixels_changed
+
+    class Redness(nn.Module):  # class 1 when the image's mean red exceeds its mean green
+        def forward(self, x):
+            s = x[:, 0].mean((1, 2)) - x[:, 1].mean((1, 2))
+            return torch.stack([0 * s, 400 * s - 1], 1)
+
+    images = torch.full((2, 3, 4, 4), 0.5)
+    adv = images.clone()
+    adv[0, 0, 1, 1] = 1.0                       # one pixel: flips
+    adv[1, 0, :2, :2] = 1.0                     # four pixels: flips too
+    assert pixels_changed(adv, images).tolist() == [1, 4]
+    result = outcome(Redness(), adv, images, torch.tensor([0, 0]), pixels=1)
+    assert result["success"] == 0.5 and result["flips_over_k_pixels"] == 1 and result["most_pixels_changed"] == 4
