@@ -365,22 +365,17 @@ def cube_vs_corners(profile: str, name: str, n_images: int, levels: int = 16, se
     return run_job(profile, Job.make("cube", name, n_images, seed=seed, levels=levels), device, compute, recompute)
 
 
-def budget_curves(profile: str, models: list[str], runs: dict[str, Runs], random_budget: int, n_baseline: int,
-                  n_exhaustive: int, seed: int, device: str, recompute: bool, compute: bool = True,
-                  baselines: tuple[str, ...] = ("random", "single_pixel")) -> dict[str, tuple[dict, dict]]:
-    """Per model: success-rate curves against evaluations (DE to its largest count, each baseline
-    only up to its own budget) and the exhaustive search as a fixed-cost point."""
+def cost_rows(profile: str, models: list[str], runs: dict[str, Runs], random_budget: int, n_baseline: int,
+              n_exhaustive: int, seed: int, device: str, recompute: bool, compute: bool = True,
+              baselines: tuple[str, ...] = ("random", "single_pixel")) -> dict[str, dict[str, pd.DataFrame]]:
+    """Per model, the rows chapter 04 compares: DE's non-targeted rows ("de"), each baseline's
+    rows (by method) and the exhaustive search's rows ("exhaustive")."""
     out = {}
     for name in models:
-        de = runs[name].untargeted
-        budgets = np.unique(np.geomspace(1, max(de.evaluations.max(), random_budget), 60).round())
-        curves = {f"DE (n={len(de)})": (budgets, metrics.success_by_budget(de.first_success_evaluations, budgets))}
+        rows = {"de": runs[name].untargeted}
         for method in baselines:
-            b = baseline(profile, name, n_baseline, method, random_budget, seed, device, recompute, compute)
-            spent, own = b.evaluations.where(b.success), budgets[budgets <= random_budget]
-            curves[f"{method.replace('_', ' ')} (n={len(b)})"] = (own, metrics.success_by_budget(spent, own))
-        ex = exhaustive(profile, name, n_exhaustive, seed=seed, device=device, recompute=recompute, compute=compute)
-        per_image = ex.groupby("image").success.any()
-        points = {f"exhaustive, 8 corners (n={len(per_image)})": (int(ex.evaluations.iloc[0]), per_image.mean())}
-        out[name] = (curves, points)
+            rows[method] = baseline(profile, name, n_baseline, method, random_budget, seed, device, recompute, compute)
+        rows["exhaustive"] = exhaustive(profile, name, n_exhaustive, seed=seed, device=device, recompute=recompute,
+                                        compute=compute)
+        out[name] = rows
     return out

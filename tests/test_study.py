@@ -71,3 +71,23 @@ def test_training_table_reads_the_published_records_and_plans_the_variants():
     assert table.loc["allconv", "label smoothing"] == 0.1 and table.loc["allconv_ls0", "label smoothing"] == 0.0
     shared, rest = shared_columns(table)
     assert "epochs 12" in shared and "label smoothing" in rest
+
+
+def test_budget_comparison_pairs_de_with_each_search_on_the_same_images():
+    import pandas as pd
+
+    from onepixel.report import budget_comparison, budget_curves
+
+    de = pd.DataFrame({"image": [1, 2, 3, 4], "success": [True, True, False, False],
+                       "first_success_evaluations": [500.0, 3000.0, None, None], "evaluations": [40402] * 4})
+    random = pd.DataFrame({"image": [1, 2, 3, 9], "success": [False, True, True, True], "evaluations": [2000, 10, 1500, 5]})
+    exhaustive = pd.DataFrame({"image": [1, 1, 2, 3, 4], "success": [True, False, True, True, False], "evaluations": 8192})
+    rows = {"m": {"de": de, "random": random, "exhaustive": exhaustive}}
+    table = budget_comparison(rows, 2000)
+    vs_random = table.loc[("m", "DE vs random")]
+    assert vs_random.images == 3 and vs_random["DE %"] == round(100 / 3, 1) and vs_random["other %"] == round(200 / 3, 1)
+    vs_exhaustive = table.loc[("m", "DE (all generations) vs exhaustive")]
+    assert vs_exhaustive["DE %"] == 50.0 and vs_exhaustive["other %"] == 75.0
+    assert vs_exhaustive["DE - other, points"].endswith("(0 only DE, 1 only exhaustive)")
+    curves, points = budget_curves(rows, 2000)["m"]
+    assert list(points.values()) == [(8192, 0.75)] and "random (n=4)" in curves
