@@ -11,19 +11,33 @@ from pathlib import Path
 def cmd_train(args: argparse.Namespace) -> None:
     import torch
 
-    from .models import network
+    from .models import NETWORKS, WEIGHTS_DIR, network
     from .train import TrainConfig, export, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
              if f.name != "model" and getattr(args, f.name) is not None}
-    for name in args.model:
-        net = network(name)
-        cfg = TrainConfig(**{"model": net.variant_of or name, **dict(net.recipe), **given})
+    if args.name and len(args.model) != 1:
+        raise SystemExit("--name names the weights of one network: give one --model")
+    for model_name in args.model:
+        net = network(model_name)
+        recipe = TrainConfig(**{"model": net.variant_of or model_name, **dict(net.recipe), **given})
+        name = args.name or model_name
+        registered = TrainConfig(**{"model": net.variant_of or model_name, **dict(net.recipe)})
+        if recipe != registered and not args.name:  # a network's name means its recipe
+            changed = ", ".join(f"{k} {v}" for k, v in given.items() if getattr(registered, k) != v)
+            raise SystemExit(f"{model_name}'s weights are trained with its registered recipe, not with {changed}: "
+                             "give --name for weights of another recipe (or register a variant in "
+                             "onepixel.models.VARIANTS)")
+        if args.name in NETWORKS:
+            raise SystemExit(f"--name {args.name} is a registered network; choose a new name")
+        path = WEIGHTS_DIR / f"{name}.pt"
+        if path.exists() and not args.overwrite:
+            raise SystemExit(f"{path} exists and stored results name its digest; pass --overwrite to replace it")
         out = Path(args.runs) / name
-        model = train(cfg, out, device=args.device)
-        print(json.dumps(export(model, cfg, out, name=name), indent=2), flush=True)
+        model = train(recipe, out, device=args.device)
+        print(json.dumps(export(model, recipe, out, name=name), indent=2), flush=True)
 
 
 def cmd_accuracy(args: argparse.Namespace) -> None:
@@ -154,8 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="onepixel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train CIFAR-10 networks (resumable) and export their weights; the defaults "
-                                     "are the published recipe, a variant's name (e.g. nin_ls0) adds its changes")
+    p = sub.add_parser("train", help="train CIFAR-10 networks (resumable) and export their weights: each with its "
+                                     "registered recipe (the published one, or a variant's, e.g. nin_ls0)")
     p.add_argument("--model", nargs="+", default=[n for n in TRAINED_HERE if n in PUBLISHED], choices=TRAINED_HERE)
     recipe = TrainConfig()
     for option, kind, text in (("epochs", int, "epochs"), ("batch-size", int, "batch size"),
@@ -169,6 +183,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, help="torch threads (default: one per core)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--runs", default="runs", help="folder for checkpoints and logs")
+    p.add_argument("--name", help="export the weights under this new name (needed when an option changes the "
+                                   "network's registered recipe)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing weights (orphans their stored results)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("accuracy", help="top-1 accuracy of trained models on their test data")

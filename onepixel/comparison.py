@@ -62,14 +62,19 @@ ALPHA = 0.05
 
 def _compare(ours: dict, paper_value: float, paper_n: float | None, percent: bool) -> dict:
     """Our estimate against the paper's value: the difference ours - paper with its 95% interval and
-    a p-value, as two samples where the paper states its n (proportions: Newcombe's hybrid score
-    interval and the pooled z-test, on effective sample sizes where attacks are clustered), else
-    as one sample (the paper's value taken as exact)."""
+    a p-value. Rates: as two samples where the paper states its n (Newcombe's hybrid score interval
+    and the pooled z-test), counting a clustered rate on both sides by its images (the ICC = 1
+    bound of :data:`onepixel.metrics.CLUSTERED_INTERVAL`, for us and for the paper alike), else
+    as one sample. Means: one sample (the paper gives no spread), a t interval. Neither is tested
+    below :data:`onepixel.metrics.MIN_UNITS` images (or attacks on distinct images)."""
     scale = 100.0 if percent else 1.0
     if ours["kind"] == "rate":
         p1, n1, p0 = ours["rate"], ours.get("n_effective", ours["n"]), paper_value / 100
+        if n1 < metrics.MIN_UNITS:  # a z-test on a handful of images is not to be trusted
+            return {"diff low": round(100 * (ours["ci_low"] - p0), 1), "diff high": round(100 * (ours["ci_high"] - p0), 1),
+                    "p": float("nan"), "test": f"not tested (fewer than {metrics.MIN_UNITS} images)"}
         if paper_n:
-            n0 = paper_n * n1 / ours["n"]  # the paper's pairs, with our design effect
+            n0 = paper_n * n1 / ours["n"]  # the paper's pairs, counted by its images as ours are
             lo, hi = metrics.newcombe_difference(p1, n1, p0, n0)
             p, test = metrics.two_proportion_p(p1, n1, p0, n0), "two-sample"
         else:
@@ -78,8 +83,17 @@ def _compare(ours: dict, paper_value: float, paper_n: float | None, percent: boo
         return {"diff low": round(100 * lo, 1), "diff high": round(100 * hi, 1), "p": p, "test": test}
     value = ours["mean"] * scale
     lo, hi = ours["ci_low"] * scale - paper_value, ours["ci_high"] * scale - paper_value
-    p = metrics.normal_p((value - paper_value) / (ours["se"] * scale)) if ours["se"] > 0 else float("nan")
-    return {"diff low": round(lo, 2), "diff high": round(hi, 2), "p": p, "test": "one-sample"}
+    testable = ours["units"] >= metrics.MIN_UNITS and ours["se"] > 0
+    p = 2 * (1 - _t_cdf(abs(value - paper_value) / (ours["se"] * scale), ours["df"])) if testable else float("nan")
+    return {"diff low": round(lo, 2), "diff high": round(hi, 2), "p": p,
+            "test": "one-sample" if testable else f"not tested (fewer than {metrics.MIN_UNITS} images)"}
+
+
+def _t_cdf(t: float, df: float) -> float:
+    """Student t distribution function, by the normal approximation of Abramowitz and Stegun 26.7.8
+    (error below 0.001 for df of 10 or more)."""
+    x = t * (1 - 1 / (4 * df)) / (1 + t * t / (2 * df)) ** 0.5
+    return 1 - 0.5 * metrics.normal_p(x)
 
 
 def paper_summary(runs: dict[str, Runs], few: dict[tuple[str, int], Runs] | None = None,
@@ -116,8 +130,8 @@ def paper_summary(runs: dict[str, Runs], few: dict[tuple[str, int], Runs] | None
     def clustered(t: pd.DataFrame) -> dict:
         return {**metrics.targeted_rate(t), "kind": "rate"}
 
-    def mean(values: pd.Series) -> dict | None:
-        return {**metrics.mean_interval(values), "kind": "mean"} if len(values.dropna()) > 1 else None
+    def mean(values: pd.Series, clusters: pd.Series | None = None) -> dict | None:
+        return {**metrics.mean_interval(values, clusters), "kind": "mean"} if len(values.dropna()) else None
 
     def target_confidence(t: pd.DataFrame) -> pd.Series:
         """The paper's confidence from the 9 targets: the target's probability, averaged over every
@@ -134,8 +148,9 @@ def paper_summary(runs: dict[str, Runs], few: dict[tuple[str, int], Runs] | None
             d = metrics.derived_untargeted(t)
             add("VIII", name, "non-targeted success (from 9 targets) %", success(d.success), ref["untargeted_derived"],
                 _WHY["VIII"])
-            add("VIII", name, "confidence (from 9 targets) %", mean(target_confidence(t)), ref["confidence_derived"],
-                _WHY["VIII"])
+            ok = t[t.success]
+            add("VIII", name, "confidence (from 9 targets) %", mean(target_confidence(t), ok.image),
+                ref["confidence_derived"], _WHY["VIII"])
             add("text", name, "classes reached per image", mean(d.targets_reached.astype(float)),
                 paper.TARGETS_REACHED.get(name), _WHY["text"])
         if u is not None and len(u):
@@ -168,7 +183,8 @@ def paper_summary(runs: dict[str, Runs], few: dict[tuple[str, int], Runs] | None
             add("V", label, "targeted success % (clustered CI)", clustered(t), ref["targeted"], _WHY["V"], 9)
             d = metrics.derived_untargeted(t)
             add("V", label, "non-targeted success (from 9 targets) %", success(d.success), ref["untargeted"], _WHY["V"])
-            add("V", label, "confidence (from 9 targets) %", mean(target_confidence(t)), ref["confidence"], _WHY["V"])
+            add("V", label, "confidence (from 9 targets) %", mean(target_confidence(t), t[t.success].image),
+                ref["confidence"], _WHY["V"])
         elif u is not None and len(u):
             add("V", label, "non-targeted success %", success(u.success), ref["untargeted"], _WHY["V"])
     for name, b in (random_rows or {}).items():
@@ -183,15 +199,17 @@ def paper_summary(runs: dict[str, Runs], few: dict[tuple[str, int], Runs] | None
 
 
 def verdicts(summary: pd.DataFrame) -> pd.DataFrame:
-    """``summary`` with the p-values Holm-adjusted within each paper table ("p (Holm)") and a verdict
-    per row: "too few to tell" where our 95% interval of a percentage is wider than ``TOO_WIDE``
-    points, else "differs" where the adjusted p is below ``ALPHA``, else "consistent"."""
+    """``summary`` with the p-values Holm-adjusted within each paper table ("p (Holm)"; accuracy,
+    measured on other data, is its own family) and a verdict per row: "differs" where the adjusted
+    p is below ``ALPHA``; otherwise "too few to tell" where the row was not tested or our 95%
+    interval of a percentage is wider than ``TOO_WIDE`` points; otherwise "consistent"."""
+    family = summary["paper table"] + summary.measure.str.startswith("accuracy").map({True: " accuracy", False: ""})
+    adjusted = summary.p.groupby(family, group_keys=False).apply(metrics.holm) if len(summary) else summary.p
     wide = summary.measure.str.contains("%") & ((summary["ci high"] - summary["ci low"]) > TOO_WIDE)
-    tested = summary.p.where(~wide)  # a row too wide to tell is not tested, so not in the family
-    adjusted = tested.groupby(summary["paper table"], group_keys=False).apply(metrics.holm) if len(summary) \
-        else tested
-    verdict = np.where(wide, "too few to tell", np.where(adjusted < ALPHA, "differs", "consistent"))
+    verdict = np.where(adjusted < ALPHA, "differs",
+                       np.where(wide | adjusted.isna(), "too few to tell", "consistent"))
     return summary.assign(**{"p (Holm)": adjusted, "verdict": verdict})
+
 
 TABLE_ORDER = ["VIII", "IV", "IV (ImageNet)", "V", "VI", "VII", "text"]
 
@@ -220,7 +238,7 @@ def summary_table(summary: pd.DataFrame, tables: list[str] | None = None) -> tup
     out = pd.DataFrame({"table": table["paper table"], "network": table.network,
                         "measure": table.measure.str.replace(" (clustered CI)", "", regex=False),
                         "ours [95% CI] (n)": ours, "paper": table.paper.map(lambda v: reported(v) or ""),
-                        "ours - paper [95% CI]": difference, "verdict": verdict, "reason": table.reason})
+                        "ours - paper [95% CI, unadjusted]": difference, "verdict": verdict, "reason": table.reason})
     if out.table.nunique() <= 1:
         out = out.drop(columns=["table", "reason"])
     return out.reset_index(drop=True), legend
@@ -263,12 +281,15 @@ def verdict(summary: pd.DataFrame) -> str:
         if table == ANCHOR and (part.verdict == "differs").any():
             line += f" Differ: {listed(part[part.verdict == 'differs'])}."
         lines.append(line)
-    sizes = ", ".join(f"{n} images (Table {t})" for t, n in paper.SAMPLE_IMAGES.items())
-    lines.append(f"- *How*: the difference ours - paper with a 95% interval, as two samples where the paper states "
-                 f"its sample per network ({sizes}; Newcombe's interval for rates), else against the paper's value "
-                 f"alone (means, which the paper reports without spread). \"Differs\": p below {ALPHA} after Holm's "
-                 f"correction within each paper table; \"too few to tell\": our 95% interval is wider than "
-                 f"{TOO_WIDE:.0f} points.")
+    sizes = ", ".join(f"Table {t}: {n}" for t, n in paper.SAMPLE_IMAGES.items())
+    lines.append(f"- *How*: the difference ours - paper with a 95% interval (unadjusted), as two samples where the "
+                 f"paper states its images per network ({sizes}; Newcombe's interval for rates), else against the "
+                 f"paper's value alone (means, which the paper reports without spread). *Differs*: p below {ALPHA} "
+                 f"after Holm's correction within each paper table. Otherwise *too few to tell* where our 95% "
+                 f"interval is wider than {TOO_WIDE:.0f} points or the measure rests on fewer than "
+                 f"{metrics.MIN_UNITS} images, else *consistent*: no difference found, which is not proof of "
+                 f"agreement (the difference's interval says how large a difference the data cannot rule out). A "
+                 f"targeted rate counts images, not pairs, on both sides.")
     return "\n".join(lines)
 
 

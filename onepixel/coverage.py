@@ -12,8 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .metrics import t_quantile
+
 TARGETS = 9
 Z = 1.96
+CANDIDATES = ("Wilson, design effect (plug-in ICC)", "Wilson, images as n", "normal, cluster-robust",
+              "Wilson, design effect (robust variance)", "Wilson, design effect (robust variance, t)",
+              "cluster bootstrap, percentile")  # the intervals of :func:`intervals`, in its order
 
 
 def _wilson(successes: np.ndarray, n: np.ndarray, z: float | np.ndarray = Z) -> tuple[np.ndarray, np.ndarray]:
@@ -24,12 +29,6 @@ def _wilson(successes: np.ndarray, n: np.ndarray, z: float | np.ndarray = Z) -> 
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
-
-def t_quantile(df: float, z: float = Z) -> float:
-    """The Student t quantile matching the normal quantile ``z`` (Cornish-Fisher expansion; within
-    0.002 of the exact value for ``df`` of 10 or more)."""
-    return (z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
-            + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * df ** 3))
 
 
 def icc_equal_clusters(counts: np.ndarray, m: int, min_clusters: int = 10) -> np.ndarray:
@@ -101,8 +100,9 @@ def simulate(images: int, any_share: float, reps: int = 2000, a: float = 0.8, b:
     return pd.DataFrame(rows)
 
 
-def scenarios(sizes: tuple, any_share: tuple, reps: int = 0) -> list[tuple[int, float]]:
-    """The simulated regimes, numbered: every (images, share of images with any success) pair."""
+def scenarios(sizes: tuple, any_share: tuple, **_) -> list[tuple[int, float]]:
+    """The simulated regimes, numbered: every (images, share of images with any success) pair (other
+    settings of the simulation are ignored)."""
     return [(g, s) for g in sizes for s in any_share]
 
 

@@ -202,8 +202,9 @@ def compute(job: Job, images: list[int], payload=None, device: str = "auto") -> 
         from .coverage import scenarios, simulate  # numpy only; keeps torch-free imports apart
 
         grid = scenarios(**job.p)
-        return [pd.concat([simulate(*grid[i], reps=job.p["reps"], seed=job.seed).assign(image=i) for i in images],
-                          ignore_index=True)]
+        p = job.p
+        return [pd.concat([simulate(*grid[i], reps=p["reps"], a=p["a"], b=p["b"], seed=job.seed).assign(image=i)
+                           for i in images], ignore_index=True)]
     model, data = model_and_data(job.model)
     sub = data.subset(images)
     p = job.p

@@ -108,7 +108,7 @@ def transfer_heatmap(table: pd.DataFrame):
     order_rows, order_cols = list(dict.fromkeys(table.source)), list(dict.fromkeys(table.target))
     rate, n = rate.reindex(index=order_rows, columns=order_cols), n.reindex(index=order_rows, columns=order_cols)
     off = table[table.source != table.target]["rate %"]
-    labels = rate.round(0).astype("Int64").astype(str) + "\nn=" + n.astype("Int64").astype(str)
+    labels = (rate.round(0).astype("Int64").astype(str) + "\nn=" + n.astype("Int64").astype(str)).where(rate.notna(), "")
     fig, ax = plt.subplots(figsize=(1.0 + 0.95 * len(order_cols), 0.9 + 0.75 * len(order_rows)), layout="constrained")
     diagonal = rate.index.to_numpy(dtype=object)[:, None] == rate.columns.to_numpy(dtype=object)[None, :]
     sns.heatmap(rate.mask(diagonal), annot=labels.to_numpy(), fmt="",

@@ -134,8 +134,9 @@ def coverage_choice(simulation: pd.DataFrame, reported: str) -> str:
     if chosen and chosen != reported:
         text += f" The tables still report *{reported}*, which the simulation did not choose."
     elif chosen:
-        text += (" Every targeted rate in this book carries it: it is conservative (its coverage exceeds 95%), "
-                 "so a targeted interval is as wide as its number of images allows.")
+        text += " Every targeted rate in this book carries it"
+        text += (": it is conservative (its coverage exceeds 95% in every scenario), so a targeted interval is as wide "
+                 "as its number of images allows." if per.min()[chosen] > 95 else ".")
     return text
 
 
@@ -163,7 +164,7 @@ def budget_curves(rows: dict[str, dict[str, pd.DataFrame]], budget: int) -> dict
 def budget_comparison(rows: dict[str, dict[str, pd.DataFrame]], budget: int) -> pd.DataFrame:
     """Paired, on the images both attacked: the share of images DE had fooled within ``budget``
     evaluations (its first flip) against each baseline within the same budget, and DE's final
-    success against the exhaustive corner search, each difference with a 95% normal interval."""
+    success against the exhaustive corner search, each difference with Newcombe's paired 95% interval."""
     out = []
     for name, r in rows.items():
         de = r["de"].set_index("image")
@@ -239,13 +240,16 @@ def border_sentence(runs: dict[str, pd.DataFrame], size: int = 32) -> str:
         return "No stored attack records its border evaluations yet."
     parts = [f"{100 * b['share']:.1f}% of the evaluations set a border pixel under {rule} (n={b['n']} images)"
              for rule, b in known.items()]
-    clip = known.get("clip")
+    clip, redraw = known.get("clip"), known.get("redraw")
     if clip is None:
         verdict = ""
     elif clip["share"] > ring:
-        verdict = ", so clipping does spend more of the search on the border than its share of the image"
+        verdict = ", so clipping spends more of the search on the border than the ring's share of the image"
+    elif redraw is not None and clip["share"] > redraw["share"]:
+        verdict = (", so clipping puts more of the search on the border than redrawing does, though less than the "
+                   "ring's share of the image")
     else:
-        verdict = ", so clipping does not pile the search onto the border: it spends less there than the ring's share"
+        verdict = ", so clipping does not pile the search onto the border"
     return (f"The outer ring holds {4 * size - 4:,} of the {size * size:,} pixels ({100 * ring:.1f}%); "
             + "; ".join(parts) + verdict + ".")
 
@@ -373,29 +377,41 @@ def engine_table(engine: pd.DataFrame) -> pd.DataFrame:
 
 
 def engine_caveats(engine: pd.DataFrame, pixels: int = 1) -> str:
-    """What each stored benchmark row's success means, from the row itself: which methods changed more
-    than ``pixels`` pixels (their flips are no ``pixels``-pixel successes), which were not counted,
-    and whether ART ran as a ``pixels``-pixel attack (``th``) or searched for the fewest pixels."""
+    """What each stored benchmark row's success means, from the row itself: which methods' flips
+    changed more than ``pixels`` pixels (not ``pixels``-pixel successes), where pixels were not
+    counted (rows stored before the benchmark counted them), and whether ART ran as a
+    ``pixels``-pixel attack (``th``) or searched for the fewest pixels."""
     rows = engine[engine.success.notna()] if "success" in engine else engine.iloc[:0]
-    notes = []
-    if "pixels_changed" in rows:
-        more = rows[rows.pixels_changed > pixels]
-        notes += [f"{r.method} changed {r.pixels_changed:.1f} pixels per image on average, so its flips are not "
-                  f"{pixels}-pixel successes" for r in more.itertuples()]
-        unmeasured = rows[rows.pixels_changed.isna()].method.tolist()
-    else:
-        unmeasured = rows.method.tolist()
+    notes, old = [], False
+    counted = rows.flips_over_k_pixels.notna() if "flips_over_k_pixels" in rows else pd.Series(False, rows.index)
+    for r in rows[counted].itertuples():
+        if r.flips_over_k_pixels:
+            notes.append(f"{r.flips_over_k_pixels:.0f} flips of {r.method} changed more than {pixels} pixel"
+                         f"{'s' if pixels != 1 else ''} (up to {r.most_pixels_changed:.0f}) and are not counted")
+    legacy = rows[~counted]
+    for r in legacy.itertuples():  # stored before flips over k pixels were counted: the mean is all there is
+        changed = getattr(r, "pixels_changed", float("nan"))
+        if pd.notna(changed) and changed > pixels:
+            notes.append(f"{r.method} changed {changed:.1f} pixels per image on average, so its flips are not "
+                         f"{pixels}-pixel successes")
+            old = True
+    unmeasured = [r.method for r in legacy.itertuples() if pd.isna(getattr(r, "pixels_changed", float("nan")))]
     if unmeasured:
-        notes.append(f"pixels changed were not counted in this stored run for {', '.join(unmeasured)}")
+        notes.append(f"pixels changed were not counted for {', '.join(unmeasured)}")
+        old = True
     art = rows[rows.method.str.startswith("ART")]
     if len(art) and not art.method.str.contains(f"th={pixels}").any():
         notes.append("ART's PixelAttack ran with th=None, which searches for the fewest pixels that flip the class "
-                     "(from 1 to 127), not a one-pixel attack: its successes are not one-pixel successes")
+                     "(from 1 to 127), not a one-pixel attack, so its successes are not one-pixel successes")
+        old = True
     if not notes:
-        return f"Every method's successes are {pixels}-pixel successes: none changed more pixels."
-    return ("Read the success column with this in mind: " + "; ".join(notes) + ". `onepixel bench` now runs ART "
-            f"with th={pixels} and counts the pixels every method changes, counting a flip as a success only "
-            f"within {pixels} pixel{'s' if pixels != 1 else ''}; this stored run predates that where noted.")
+        return f"Every success in the table is a {pixels}-pixel success: no counted flip changed more pixels."
+    text = "What the success column means: " + "; ".join(notes) + "."
+    if old:
+        text += (f" This run was stored before `onepixel bench` ran ART with th={pixels}, counted the pixels every "
+                 f"method changes and counted a flip as a success only within {pixels} pixel"
+                 f"{'s' if pixels != 1 else ''}; a new run replaces it.")
+    return text
 
 
 def speed_table(speed: pd.DataFrame) -> pd.DataFrame:

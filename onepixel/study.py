@@ -251,17 +251,22 @@ def transfer(profile: str, sources: list[str], targets: list[str], n_untargeted,
     return out
 
 
-def coverage_job(sizes=(12, 16, 20), any_share=(0.15, 0.25, 0.35), reps: int = 2000, seed: int = 0) -> Job:
-    """The simulation of :mod:`onepixel.coverage` over every (images, share with any success) pair."""
+def coverage_job(sizes=(12, 16, 20), any_share=(0.15, 0.25, 0.35), reps: int = 2000, a: float = 0.8,
+                 b: float = 3.2, seed: int = 0) -> Job:
+    """The simulation of :mod:`onepixel.coverage` over every (images, share with any success) pair;
+    a vulnerable image's targets succeed at a Beta(a, b) rate. Its identity names the candidate
+    intervals too, so a new candidate is a new stored simulation."""
+    from .coverage import CANDIDATES
+
     return Job.make("coverage", "", len(sizes) * len(any_share), seed=seed, sizes=tuple(sizes),
-                    any_share=tuple(any_share), reps=reps)
+                    any_share=tuple(any_share), reps=reps, a=a, b=b, candidates=CANDIDATES)
 
 
 def interval_coverage(profile: str, sizes=(12, 16, 20), any_share=(0.15, 0.25, 0.35), reps: int = 2000,
                       seed: int = 0, compute: bool = True) -> pd.DataFrame:
     """The stored simulation of :mod:`onepixel.coverage`: coverage and width of each candidate interval
     for a clustered rate, one row per scenario and method."""
-    return run_job(profile, coverage_job(sizes, any_share, reps, seed), compute=compute, quiet=True)
+    return run_job(profile, coverage_job(sizes, any_share, reps, seed=seed), compute=compute, quiet=True)
 
 
 def summary_runs(profile: str, s: Mapping[str, Any]) -> tuple[dict[str, Runs], dict[tuple[str, int], Runs],

@@ -54,21 +54,23 @@ def test_paper_summary_puts_ours_next_to_the_paper():
     assert derived.ours == round(100 * 2 / 3, 2) and derived.n == 3
     assert table.loc[("VIII", "allconv", "non-targeted success %")].ours == round(100 / 3, 2)
     assert table.loc[("IV", "allconv", "accuracy %")].paper == paper.KAGGLE_SET["allconv"]["accuracy"]
-    assert ("VI", "allconv", "evaluations (successful)") not in table.index, "one successful attack: no spread, no row"
+    cost = table.loc[("VI", "allconv", "evaluations (successful)")]
+    assert cost.ours == 10.0 and cost.verdict == "too few to tell" and cost.test.startswith("not tested"), "one attack"
     assert table.loc[("V", "allconv, 3 px", "targeted success % (clustered CI)")].paper == paper.FEW_PIXELS[("allconv", 3)]["targeted"]
     assert table.loc[("VII", "allconv", "random search, 100 tries: success %")].ours == round(100 / 3, 2)
     assert table.loc[("text", "allconv", "classes reached per image")].ours == 1.0
-    assert row.test == "two-sample" and row["paper n"] == 500 * 9 and row["diff low"] < row["ours - paper"] < row["diff high"]
+    assert row.test.startswith("not tested") and row["paper n"] == 500 * 9 and row["diff low"] < row["ours - paper"] < row["diff high"]
     confidence = table.loc[("VIII", "allconv", "confidence (from 9 targets) %")]
-    assert confidence.test == "one-sample" and pd.isna(confidence["paper n"]), "the paper gives a mean without spread"
+    assert confidence.test.startswith("not tested") and pd.isna(confidence["paper n"]), "a mean over 3 images, no spread"
     assert set(table.verdict) <= {"consistent", "differs", "too few to tell"}
-    assert row.verdict == "too few to tell", "6 pairs: an interval far wider than 20 points"
+    assert row.verdict == "too few to tell", "2 images: an interval far wider than 20 points, and not significant"
 
     from onepixel.comparison import summary_table
     readable, legend = summary_table(table)
     shown = readable[(readable.table == "VIII") & (readable.measure == "targeted success %")].iloc[0]
-    assert shown.ours == "50.0" and shown["95% CI"].startswith("[") and shown.n == "6"
-    assert shown["ours - paper [95% CI]"].startswith(f"{50.0 - row.paper:+.1f} [") and shown.verdict == "too few to tell"
+    assert shown["ours [95% CI] (n)"].startswith("50.0 [") and shown["ours [95% CI] (n)"].endswith("(n=6)")
+    assert shown["ours - paper [95% CI, unadjusted]"].startswith(f"{50.0 - row.paper:+.1f} [")
+    assert shown.verdict.startswith("too few to tell")
     assert readable.table.iloc[0] == "VIII", "the original test set's table first"
     assert legend.startswith("- (a)")
     assert not readable.isin(["nan", "NaN", "None"]).any().any() and not readable.isna().any().any()
@@ -276,7 +278,7 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
                              "adv_class": [1], "adv_prob": [0.7], "true_prob": [0.2], "clean_prob": [0.9],
                              "perturbation": ["[[3, 4, 255, 0, 0]]"], "evaluations": [800], "distortion": [120.0]})
     runs = {"allconv": Runs(0.9, attacked("allconv", True)), "squeezenet1_0": Runs(0.7, attacked("squeezenet1_0", True))}
-    monkeypatch.setattr(study, "one_pixel_runs", lambda *a, **k: runs)
+    monkeypatch.setattr(study, "summary_runs", lambda *a, **k: (runs, {}, {}))
     path = tmp_path / "README.md"
     path.write_text("# x\n\n## Set up and use\n")
     table = readme.write_readme("smoke", path, tmp_path / "static")
@@ -296,7 +298,7 @@ def test_the_verdict_counts_each_paper_table_and_lists_the_anchor_differences():
 
     untargeted = ROWS.assign(target=-1).drop_duplicates("image")  # 3 images: successes T, F, F
     text = verdict(paper_summary({"allconv": Runs(0.9, untargeted, ROWS)}))
-    assert text.startswith("- **paper Table VIII (original test set, the anchor)**: 0 consistent, 0 differ, ")
+    assert text.startswith("- **paper Table VIII (original test set, the anchor)**: 0 consistent, ")
     assert "too few to tell" in text and "Holm" in text and "Newcombe" in text
     failed = pd.DataFrame({"image": range(400), "target": -1, "success": False, "adv_prob": 0.1, "true_prob": 0.9,
                            "evaluations": 40_000, "distortion": 0.0})

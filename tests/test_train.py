@@ -70,13 +70,24 @@ def test_defaults_are_the_published_recipe():
             assert changed == dict(net.recipe) and changed, name
 
 
-def test_cli_trains_a_variant_with_its_recipe(tmp_path, monkeypatch):
-    """`onepixel train --model nin_ls0` uses the published recipe with label smoothing 0 and exports nin_ls0.pt."""
-    from onepixel import cli, train as train_module
+def test_cli_trains_a_variant_with_its_recipe_and_guards_the_published_weights(tmp_path, monkeypatch):
+    """`onepixel train --model nin_ls0` uses the published recipe with label smoothing 0 and exports
+    nin_ls0.pt; another recipe needs a new name; existing weights are not replaced by accident."""
+    import pytest
+
+    from onepixel import cli, models, train as train_module
 
     seen = {}
     monkeypatch.setattr(train_module, "train", lambda cfg, out, device: seen.setdefault("cfg", cfg))
     monkeypatch.setattr(train_module, "export", lambda model, cfg, out, name: seen.setdefault("name", name) and {})
-    cli.main(["train", "--model", "nin_ls0", "--epochs", "3", "--runs", str(tmp_path)])
-    assert seen["name"] == "nin_ls0"
-    assert seen["cfg"] == TrainConfig(model="nin", label_smoothing=0.0, epochs=3)
+    monkeypatch.setattr(models, "WEIGHTS_DIR", tmp_path)
+    cli.main(["train", "--model", "nin_ls0", "--runs", str(tmp_path)])
+    assert seen["name"] == "nin_ls0" and seen["cfg"] == TrainConfig(model="nin", label_smoothing=0.0)
+    with pytest.raises(SystemExit, match="registered recipe, not with epochs 3"):
+        cli.main(["train", "--model", "nin_ls0", "--epochs", "3", "--runs", str(tmp_path)])
+    seen.clear()
+    cli.main(["train", "--model", "nin_ls0", "--epochs", "3", "--name", "nin_ls0_short", "--runs", str(tmp_path)])
+    assert seen["name"] == "nin_ls0_short" and seen["cfg"].epochs == 3
+    (tmp_path / "allconv.pt").write_bytes(b"published")
+    with pytest.raises(SystemExit, match="exists"):
+        cli.main(["train", "--model", "allconv", "--runs", str(tmp_path)])
