@@ -68,7 +68,7 @@ def is_setup(cell: dict) -> bool:
     tags = cell.get("metadata", {}).get("tags", [])
     source = "".join(cell.get("source", ""))
     return cell["cell_type"] == "code" and ("parameters" in tags or "injected-parameters" in tags
-                                            or "plan.settings(profile" in source)
+                                            or "globals().update(plan.settings(profile" in source)
 
 
 def tidy_executed(path: Path, root: Path, profile: str) -> None:

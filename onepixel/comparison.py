@@ -229,10 +229,13 @@ def summary_table(summary: pd.DataFrame, tables: list[str] | None = None) -> tup
     def number(v: float) -> str:
         return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.1f}"
 
-    ours = table.apply(lambda r: f"{number(r.ours)} [{number(r['ci low'])}, {number(r['ci high'])}] (n={int(r.n):,})",
+    def interval(low: float, high: float, fmt) -> str:
+        return "" if pd.isna(low) or pd.isna(high) else f" [{fmt(low)}, {fmt(high)}]"
+
+    ours = table.apply(lambda r: f"{number(r.ours)}{interval(r['ci low'], r['ci high'], number)} (n={int(r.n):,})",
                        axis=1)
-    difference = table.apply(lambda r: f"{r['ours - paper']:+,.1f} [{r['diff low']:+,.1f}, {r['diff high']:+,.1f}]",
-                             axis=1)
+    difference = table.apply(lambda r: f"{r['ours - paper']:+,.1f}"
+                             + interval(r["diff low"], r["diff high"], lambda v: f"{v:+,.1f}"), axis=1)
     verdict = table.apply(lambda r: r.verdict if pd.isna(r["p (Holm)"]) else f"{r.verdict} (p={r['p (Holm)']:.2g})",
                           axis=1)
     out = pd.DataFrame({"table": table["paper table"], "network": table.network,

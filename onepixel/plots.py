@@ -83,20 +83,24 @@ def depth_series(table: pd.DataFrame):
 
 def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1):
     """Original (rows) x target (columns) success rates in percent, one panel per title in
-    ``matrices``, on one colour scale (0 to 100%) with one colour bar; blank cells: no data."""
+    ``matrices``, on one colour scale from 0 to the largest cell (rounded up to ten) with one colour
+    bar; blank cells: no data."""
+    largest = max((float(np.nanmax(m.to_numpy())) for m in matrices.values() if m.notna().any().any()), default=1.0)
+    top = max(10.0, 10 * np.ceil(100 * largest / 10))
     n = len(matrices)
     cols = min(columns, n)
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols + 0.8, 5.3 * rows), squeeze=False, layout="constrained")
     for ax, (title, matrix) in zip(axes.flat, matrices.items()):
-        sns.heatmap(100 * matrix, annot=True, fmt=".0f", cmap="rocket_r", vmin=0, vmax=100, ax=ax, cbar=False,
+        sns.heatmap(100 * matrix, annot=True, fmt=".0f", cmap="rocket_r", vmin=0, vmax=top, ax=ax, cbar=False,
                     xticklabels=classes, yticklabels=classes, annot_kws={"size": 9.5}, square=True)
         ax.set_xlabel("target class")
         ax.set_ylabel("original class")
         ax.set_title(title, fontsize=10)
     for ax in axes.flat[n:]:
         ax.set_axis_off()
-    fig.colorbar(axes.flat[0].collections[0], ax=list(axes.flat[:n]), shrink=0.7, label="success rate (%)")
+    fig.colorbar(axes.flat[0].collections[0], ax=list(axes.flat[:n]), shrink=0.7,
+                 label=f"success rate (%, scale to the largest cell, {top:.0f})")
     return fig
 
 

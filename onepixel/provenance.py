@@ -119,13 +119,22 @@ def compute_spent(profile: str) -> pd.DataFrame:
     return table.round(3)
 
 def profiles_table() -> pd.DataFrame:
+    """Every profile's settings side by side, one row per setting (``section.key``), each value as
+    code (so that Markdown keeps the priority patterns' ``*`` and the quotes); first the DE settings
+    every attack of the profile runs with, whether the profile sets them or takes the paper's."""
+    from .attack import PAPER
+    from .plan import settings
+
     rows = {}
     for path in sorted(PROFILES.glob("*.yaml")):
         cfg = yaml.safe_load(path.read_text()) or {}
-        flat = {f"{section}.{k}": v for section, values in cfg.items() if isinstance(values, dict)
-                for k, v in values.items()}
+        chapter = next((c for c in ("02_attacks", "00_summary") if c in (cfg.get("chapters") or [c])), None)
+        effective = settings(path.stem, chapter) if chapter else {}
+        flat = {f"DE: {k}": effective[k] for k in PAPER if k in effective}
+        flat.update({f"{section}.{k}": v for section, values in cfg.items() if isinstance(values, dict)
+                     for k, v in values.items()})
         flat.update({section: values for section, values in cfg.items() if isinstance(values, list)})
-        rows[path.stem] = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flat.items()}
+        rows[path.stem] = {k: f"`{json.dumps(v) if isinstance(v, (list, dict)) else v}`" for k, v in flat.items()}
     return pd.DataFrame(rows)
 
 def notebook_timings(profile: str) -> pd.DataFrame:

@@ -364,14 +364,21 @@ def robust_classes_table(exhaustive: dict[str, pd.DataFrame], classes) -> pd.Dat
 
 
 ENGINE_COLUMNS = {"evaluations": "evaluations", "seconds": "seconds", "success": "success rate",
-                  "pixels_changed": "pixels changed", "most_pixels_changed": "most pixels changed",
-                  "flips_over_k_pixels": "flips changing more pixels", "evals_per_s": "evaluations/s",
+                  "pixels": "pixels changed (mean, most)", "evals_per_s": "evaluations/s",
                   "ours_incremental_x": "ours (incremental) is x faster"}
 
 
 def engine_table(engine: pd.DataFrame) -> pd.DataFrame:
-    """The stored engine benchmark for reading: one row per method, readable headers (columns a
-    run did not measure, such as Pixle's pixels without peers, are left out)."""
+    """The stored engine benchmark for reading: one row per method, readable headers, the pixels
+    each method changed as "mean, most" in one column (columns a run did not measure are left
+    out; :func:`engine_caveats` says what the success column counts)."""
+    engine = engine.copy()
+    if "pixels_changed" in engine:
+        most = engine["most_pixels_changed"] if "most_pixels_changed" in engine else pd.Series(np.nan, engine.index)
+        engine["pixels"] = [("" if pd.isna(m) and pd.isna(c) else f"{c:.1f}" + ("" if pd.isna(m) else f", {m:.0f}"))
+                            for c, m in zip(engine.pixels_changed, most)]
+        if (engine["pixels"] == "").all():
+            engine = engine.drop(columns="pixels")
     present = [c for c in ENGINE_COLUMNS if c in engine]
     return engine.set_index("method")[present].rename(columns=ENGINE_COLUMNS)
 

@@ -204,6 +204,8 @@ def test_benchmark_tables_for_reading():
     assert list(table.columns) == ["evaluations", "seconds", "success rate", "evaluations/s",
                                    "ours (incremental) is x faster"], "no Pixle row: no pixels-changed column"
     assert table.loc["onepixel (incremental)", "evaluations"] == 35216
+    counted = engine_table(engine.assign(pixels_changed=[None, 1.0], most_pixels_changed=[None, 1]))
+    assert counted["pixels changed (mean, most)"].tolist() == ["", "1.0, 1"]
     speed = pd.DataFrame({"model": ["allconv"], "input": ["32x32"], "dense_per_s": [473.9], "incremental_per_s": [1779.8],
                           "speedup": [3.7555], "mac_ratio": [4.93], "cutoff": [19], "cutoff_node": ["_25"],
                           "max_prob_diff": [6.1e-7], "run": [0]})

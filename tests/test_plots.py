@@ -78,7 +78,9 @@ def figures():
     marks = {title: {c: {"clean": 100, "attack": 255} for c in ("r", "g", "b", "grey")} for title in lines}
     plane = dict(values=np.linspace(0, 255, 16), pred=rng.integers(0, 3, (16, 16)), clean=(100, 50))
     summary = pd.DataFrame([{"paper table": t, "network": m, "measure": "non-targeted success %", "ours": 30.0,
-                             "ci low": 20.0, "ci high": 40.0, "paper": 25.0} for t in ("VIII", "IV") for m in nets])
+                             "ci low": 20.0, "ci high": 40.0, "paper": 25.0, "kind": "rate", "verdict": v}
+                            for t in ("VIII", "IV") for m, v in zip(nets, ("consistent", "differs", "too few to tell"))]
+                           ).set_index(["paper table", "network", "measure"])
     return [
         ("success_bars", lambda: plots.success_bars(runs)),
         ("depth_series", lambda: plots.depth_series(pd.DataFrame(
