@@ -8,15 +8,28 @@ import pandas as pd
 from . import metrics, paper
 from .results import Runs
 
-def few_pixel_table(runs: dict[tuple[str, int], Runs]) -> pd.DataFrame:
-    """Table 1 rows per (model, pixels), with the paper's Table V where it reports the pair."""
+FEW_PIXEL_COLUMNS = {
+    "non-targeted": ["non-targeted %", "confidence %", "paper: non-targeted %", "paper: confidence %"],
+    "targeted": ["targeted % (clustered)", "non-targeted from 9 targets %", "confidence (from 9 targets) %",
+                 "classes reached per image", "paper: targeted %"]}
+
+
+def few_pixel_table(runs: dict[tuple[str, int], Runs], goal: str | None = None) -> pd.DataFrame:
+    """Table 1 rows per (model, pixels), with the paper's Table V where it reports the pair; with
+    ``goal`` ("non-targeted" or "targeted") only that goal's columns and the rows that have them,
+    narrow enough for a page."""
     table = metrics.attack_table({f"{m}|{k}": r for (m, k), r in runs.items()}).reset_index()
     table[["model", "pixels"]] = table.pop("model").str.split("|", expand=True)
     for key, col in (("targeted", "targeted"), ("untargeted", "non-targeted"), ("confidence", "confidence")):
         values = [paper.FEW_PIXELS.get((m, int(k)), {}).get(key) for m, k in zip(table.model, table.pixels)]
         if any(v is not None for v in values):  # networks the paper did not attack get no paper columns
             table[f"paper: {col} %"] = values
-    return table.set_index(["model", "pixels"])
+    table = table.set_index(["model", "pixels"])
+    if goal is None:
+        return table
+    columns = [c for c in FEW_PIXEL_COLUMNS[goal] if c in table]
+    ours = [c for c in columns if not c.startswith("paper")]
+    return table[columns][table[ours].notna().any(axis=1)] if ours else table.iloc[:0][columns]
 
 
 def pixel_gain(runs: dict[tuple[str, int], Runs]) -> pd.DataFrame:

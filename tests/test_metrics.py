@@ -233,6 +233,8 @@ def test_few_pixel_rows_carry_the_papers_table_v_where_it_reports_the_pair():
     assert table.loc[("allconv", "3"), "paper: non-targeted %"] == paper.FEW_PIXELS[("allconv", 3)]["untargeted"]
     assert pd.isna(table.loc[("allconv", "1"), "paper: non-targeted %"])
     assert table.loc[("allconv", "3"), "non-targeted %"] == table.loc[("allconv", "1"), "non-targeted %"]
+    narrow = few_pixel_table({("allconv", 1): Runs(0.9, untargeted, ROWS), ("allconv", 3): Runs(0.9, untargeted)}, "targeted")
+    assert list(narrow.index) == [("allconv", "1")] and "accuracy %" not in narrow, "only rows with targeted attacks"
 
 
 def test_the_asymmetry_index_needs_every_class_and_a_pair_that_differs():
