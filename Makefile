@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= cpu
 
-.PHONY: test book accuracy bench clean browser
+.PHONY: test test-fast book accuracy bench clean browser
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ browser:
 	  echo "Chromium is not installed: the browser test of the book will be skipped"
 
 test: $(VENV)/.installed browser
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not agreement"
+
+# The tests that take under about 30 s each: a few minutes in all.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow and not agreement"
 
 book: $(VENV)/.installed
 	$(PY) -m onepixel book --profile $(PROFILE)

@@ -1,3 +1,4 @@
-from .cli import main
+from onepixel.cli import main
+
 
 main()

@@ -7,13 +7,28 @@ import logging
 from dataclasses import fields
 from pathlib import Path
 
+import torch
+import yaml
+
+from onepixel import storage
+from onepixel.engine.attacks import Targeted, Untargeted, describe, make
+from onepixel.engine.bench import few_pixel_rates, write_json
+from onepixel.engine.evaluator import resolve_device
+from onepixel.engine.settings import PAPER
+from onepixel.nets.data import load_cifar10, load_imagenet
+from onepixel.nets.models import (MODELS, NETWORKS, PUBLISHED, TRAINED_HERE, WEIGHTS_DIR, WeightsError, input_size,
+                                  load_pretrained, model_and_data, network)
+from onepixel.nets.train import TrainConfig, accuracy, export, train
+from onepixel.publish.book import build
+from onepixel.publish.readme import write_readme
+from onepixel.publish.report import status_table
+from onepixel.stats import metrics
+from onepixel.study import benchmarks
+from onepixel.study.runner import run
+from onepixel.study.rows import status
+
 
 def cmd_train(args: argparse.Namespace) -> None:
-    import torch
-
-    from .models import NETWORKS, WEIGHTS_DIR, network
-    from .train import TrainConfig, export, train
-
     if args.threads:
         torch.set_num_threads(args.threads)
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
@@ -29,7 +44,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             changed = ", ".join(f"{k} {v}" for k, v in given.items() if getattr(registered, k) != v)
             raise SystemExit(f"{model_name}'s weights are trained with its registered recipe, not with {changed}: "
                              "give --name for weights of another recipe (or register a variant in "
-                             "onepixel.models.VARIANTS)")
+                             "onepixel.nets.models.VARIANTS)")
         if args.name in NETWORKS:
             raise SystemExit(f"--name {args.name} is a registered network; choose a new name")
         path = WEIGHTS_DIR / f"{name}.pt"
@@ -41,10 +56,6 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_accuracy(args: argparse.Namespace) -> None:
-    from .data import load_cifar10, load_imagenet
-    from .models import WeightsError, input_size, load_pretrained, network
-    from .train import accuracy
-
     for name in args.model:
         try:
             model = load_pretrained(name)
@@ -63,45 +74,30 @@ def cmd_accuracy(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    import torch
-
-    from . import storage, study
-    from .bench import few_pixel_rates, write_json
-    from .evaluator import resolve_device
-    from .models import load_pretrained
-
     device, g = resolve_device(args.device), torch.Generator().manual_seed(0)
 
     fmt = {"float_format": lambda v: f"{v:.3g}", "index": False}
     out = Path(args.json_dir)
     if not args.skip_peers_table:
-        df = study.engine_benchmark(args.profile, args.model, args.images, args.maxiter, not args.no_peers,
+        df = benchmarks.engine_benchmark(args.profile, args.model, args.images, args.maxiter, not args.no_peers,
                                     args.device, recompute=True).drop(columns=["run"])
         print(df.to_string(**fmt), flush=True)
         write_json(df, out / f"{args.profile}-engine-{args.model}.json", model=args.model, images=args.images,
-                   maxiter=args.maxiter, popsize=400)
+                   maxiter=args.maxiter, popsize=PAPER.popsize)
     if not args.skip_speedups:
-        df = study.incremental_benchmark(args.profile, args.speedup_models, args.device, recompute=True)
+        df = benchmarks.incremental_benchmark(args.profile, args.speedup_models, args.device, recompute=True)
         df = df.drop(columns=["run"])
         print(df.to_string(**fmt), flush=True)
-        write_json(df, out / f"{args.profile}-incremental.json", popsize=400)
+        write_json(df, out / f"{args.profile}-incremental.json", popsize=PAPER.popsize)
     df = few_pixel_rates({name: (load_pretrained(name).to(device), torch.rand(4, 3, 32, 32, generator=g).mul(255)
                                  .round().div(255).to(device), int(k))
                           for name, k in (pair.split(":") for pair in args.pixel_pairs)})
     print(df.to_string(**fmt), flush=True)
-    write_json(df, out / f"{args.profile}-few-pixels.json", popsize=400, threads=torch.get_num_threads())
+    write_json(df, out / f"{args.profile}-few-pixels.json", popsize=PAPER.popsize, threads=torch.get_num_threads())
     print(f"stored under {storage.results_root() / args.profile}/bench-* and {out}/{args.profile}-*.json")
 
 
 def cmd_attack(args: argparse.Namespace) -> None:
-    import torch
-    import yaml
-
-    from . import metrics
-    from .attacks import Targeted, Untargeted, describe, make
-    from .evaluator import resolve_device
-    from .experiments import model_and_data
-
     params = {}
     for pair in args.set or []:
         key, sep, value = pair.partition("=")
@@ -131,40 +127,29 @@ def cmd_attack(args: argparse.Namespace) -> None:
 
 
 def cmd_book(args: argparse.Namespace) -> None:
-    from .book import build
-
     html = build(args.profile, execute_notebooks=not args.no_execute, only=args.only)
     print(f"book built: {html / 'index.html'}")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from .runner import run
-
     result = run(args.profile, args.scheduler, args.workers, args.threads, args.device, args.hours, args.nice)
     print(f"stored {result['stored']} shards ({result['cpu_hours']} CPU hours); {result['left']} shards left, "
           f"{result['waiting']} experiments waiting on others", flush=True)
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from .runner import status
-
-    table = status(args.profile)
-    print(table.to_string(index=False, na_rep="-"))
-    left = table["CPU hours left"].sum()
-    print(f"\n{table['CPU hours spent'].sum():.2f} CPU hours spent; about {left:.1f} CPU hours left "
+    records = status(args.profile)
+    print(status_table(records).to_string(index=False, na_rep="-"))
+    spent, left = sum(p.cpu_hours_spent for p in records), sum(p.cpu_hours_left or 0 for p in records)
+    print(f"\n{spent:.2f} CPU hours spent; about {left:.1f} CPU hours left "
           "(experiments with nothing stored yet not estimated)")
 
 
 def cmd_readme(args: argparse.Namespace) -> None:
-    from .readme import write_readme
-
     print(write_readme(args.profile).to_string(index=False))
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .models import MODELS, PUBLISHED, TRAINED_HERE
-    from .train import TrainConfig
-
     parser = argparse.ArgumentParser(prog="onepixel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -211,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("attack", help="run a registered attack (de, exhaustive, random, ...) on a few test images")
-    p.add_argument("attack", help="a name from onepixel.attacks.ATTACKS")
+    p.add_argument("attack", help="a name from onepixel.engine.attacks.ATTACKS")
     p.add_argument("--model", default="allconv", choices=MODELS)
     p.add_argument("--images", type=int, default=4, help="the first N test images the network classifies correctly")
     p.add_argument("--targeted", action="store_true", help="every class other than the true one, one attack each")

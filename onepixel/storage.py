@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+
 # The checkout this package runs from: its notebooks, book and README.
 REPO = Path(__file__).resolve().parents[1]
 

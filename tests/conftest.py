@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -17,7 +18,7 @@ def shared_or_skip(sub: str) -> Path:
 
 def weights_or_skip(name: str) -> Path:
     """The weights file of ``name``; skips the test only when that file is absent."""
-    from onepixel.models import WeightsError, weights_path
+    from onepixel.nets.models import WeightsError, weights_path
 
     try:
         path = weights_path(name)

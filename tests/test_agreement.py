@@ -1,5 +1,5 @@
 """Paired agreement of this engine with a SciPy ``differential_evolution`` reference on real images
-and a real trained network (slow: ``pytest -m slow``). Same images, the same success definition
+and a real trained network (tens of minutes: ``pytest -m agreement``). Same images, the same success definition
 (some evaluated candidate flipped the class: both stop at the first flip) and the same handling of
 out-of-range children (redrawn, SciPy's rule). With 100 images the paired 95% interval of the
 difference is narrow enough to detect a 10-point difference."""
@@ -9,15 +9,16 @@ import torch
 
 from .conftest import shared_or_skip
 
+
 pytest.importorskip("scipy")
 IMAGES = 100
 
 
-@pytest.mark.slow
+@pytest.mark.agreement
 def test_success_agrees_with_scipy_reference_image_by_image():
-    from onepixel.bench import run_ours, run_scipy
-    from onepixel.data import load_cifar10
-    from onepixel.models import load_pretrained
+    from onepixel.engine.bench import run_ours, run_scipy
+    from onepixel.nets.data import load_cifar10
+    from onepixel.nets.models import load_pretrained
 
     shared_or_skip("cifar10")
     model = load_pretrained("resnet20")

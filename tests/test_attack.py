@@ -6,12 +6,13 @@ import torch
 from torch import nn
 
 from onepixel import OnePixelAttack
-from onepixel.bench import CountingModel
-from onepixel.de import clip_to_bounds, distinct_indices, init_population, mutate, select
-from onepixel.evaluator import Evaluator, apply_candidates, round_candidates
-from onepixel.models import Normalize
+from onepixel.engine.bench import CountingModel
+from onepixel.engine.de import clip_to_bounds, distinct_indices, init_population, mutate, select
+from onepixel.engine.evaluator import Evaluator, apply_candidates, round_candidates
+from onepixel.nets.models import Normalize
 
 from .conftest import PlantedModel
+
 
 FAST = dict(popsize=100, maxiter=30, progress=False)
 
@@ -223,7 +224,7 @@ def test_without_ids_an_image_gets_the_same_result_alone_or_in_any_batch(planted
 
 
 def test_bounds_clip_or_redraw():
-    from onepixel.de import redraw_out_of_bounds
+    from onepixel.engine.de import redraw_out_of_bounds
 
     rng = np.random.default_rng(0)
     pop = rng.uniform(-20, 300, (500, 2, 5))
@@ -244,7 +245,7 @@ def test_identity_keeps_stored_keys_at_default_bounds():
 
 
 def test_border_evaluations_counted():
-    from onepixel.de import on_border
+    from onepixel.engine.de import on_border
 
     pop = np.array([[[0, 5, 0, 0, 0]], [[9.4, 5, 0, 0, 0]], [[4.6, 7.6, 0, 0, 0]], [[5, 5, 0, 0, 0]], [[-3, 4, 0, 0, 0]]])
     assert on_border(pop, 8, 10).tolist() == [True, True, True, False, True]
@@ -256,7 +257,7 @@ def test_border_evaluations_counted():
 
 
 def test_a_failed_attack_uses_exactly_the_evaluation_budget():
-    from onepixel.attack import evaluation_budget
+    from onepixel.engine.settings import DESettings, evaluation_budget
 
     class Stubborn(nn.Module):  # always class 0: no pixel can fool it
         def forward(self, x):
@@ -264,11 +265,11 @@ def test_a_failed_attack_uses_exactly_the_evaluation_budget():
 
     images = torch.full((2, 3, 8, 8), 0.5)
     rows = OnePixelAttack(Stubborn(), popsize=6, maxiter=3, device="cpu").run(images, torch.tensor([0, 0])).to_pandas()
-    assert not rows.success.any() and (rows.evaluations == evaluation_budget(6, 3)).all()
+    assert not rows.success.any() and (rows.evaluations == evaluation_budget(DESettings(popsize=6, maxiter=3))).all()
 
 
 def test_benchmark_counts_a_flip_that_changes_more_than_k_pixels_as_no_k_pixel_success():
-    from onepixel.bench import outcome, pixels_changed
+    from onepixel.engine.bench import outcome, pixels_changed
 
     class Redness(nn.Module):  # class 1 when the image's mean red exceeds its mean green
         def forward(self, x):
@@ -282,3 +283,16 @@ def test_benchmark_counts_a_flip_that_changes_more_than_k_pixels_as_no_k_pixel_s
     assert pixels_changed(adv, images).tolist() == [1, 4]
     result = outcome(Redness(), adv, images, torch.tensor([0, 0]), pixels=1)
     assert result["success"] == 0.5 and result["flips_over_k_pixels"] == 1 and result["most_pixels_changed"] == 4
+
+
+def test_de_settings_are_one_value_that_keyword_changes_replace():
+    from onepixel.engine.settings import PAPER, DESettings
+
+    model = nn.Identity()
+    assert OnePixelAttack(model, pixels=3, maxiter=20).settings == DESettings(pixels=3, maxiter=20)
+    assert OnePixelAttack(model, DESettings(pixels=3), maxiter=20).settings == DESettings(pixels=3, maxiter=20)
+    assert DESettings(pixels=3, maxiter=20).changes() == {"pixels": 3, "maxiter": 20} and PAPER.changes() == {}
+    with pytest.raises(ValueError, match="unknown argument.*popsise"):
+        OnePixelAttack(model, popsise=40)
+    with pytest.raises(ValueError, match="DE setting pixels must be int, got 1.5"):
+        DESettings(pixels=1.5)

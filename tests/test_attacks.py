@@ -3,8 +3,11 @@ import pytest
 import torch
 
 from onepixel import OnePixelAttack
-from onepixel.attacks import ATTACKS, COLUMNS, DifferentialEvolution, Targeted, Untargeted, describe, make
-from onepixel.search import BASELINES, exhaustive_search, random_search
+from onepixel.engine.attacks import ATTACKS, COLUMNS, Targeted, Untargeted, describe, make
+from onepixel.engine.one_pixel import DifferentialEvolution
+from onepixel.engine.search import BASELINES, exhaustive_search, random_search
+from onepixel.engine.settings import DESettings
+
 
 SMALL = {"de": {"popsize": 40, "maxiter": 10}, "exhaustive": {}}
 
@@ -40,9 +43,9 @@ def test_de_matches_one_pixel_attack_and_its_identity(planted, grey_images):
     direct = OnePixelAttack(planted, popsize=40, maxiter=10, progress=False, true_threshold=0.2,
                             stop_on_flip=True).run(grey_images, labels, ids=[0, 1, 2]).to_pandas()
     goal = Untargeted(0.2, stop_on_flip=True)
-    rows = DifferentialEvolution(popsize=40, maxiter=10).run(planted, grey_images, labels, goal, ids=[0, 1, 2])
+    rows = DifferentialEvolution(DESettings(popsize=40, maxiter=10)).run(planted, grey_images, labels, goal, ids=[0, 1, 2])
     pd.testing.assert_frame_equal(rows.drop(columns="seconds"), direct[rows.columns].drop(columns="seconds"))
-    assert DifferentialEvolution(popsize=40, maxiter=10).identity(goal) == OnePixelAttack(
+    assert DifferentialEvolution(DESettings(popsize=40, maxiter=10)).identity(goal) == OnePixelAttack(
         planted, popsize=40, maxiter=10, true_threshold=0.2, stop_on_flip=True).identity()
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from onepixel.book import NotebookFailed, build, execute, tidy_executed
+from onepixel.publish.book import NotebookFailed, build, execute, tidy_executed
 
 from .conftest import SHARED, shared_or_skip
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,6 +36,7 @@ def smoke_book(tmp_path_factory):
         yield root, build("smoke", root=root)
 
 
+@pytest.mark.slow  # the smoke book: every notebook executed and rendered
 def test_smoke_book_builds(smoke_book, monkeypatch):
     root, html = smoke_book
     tmp_path = root
@@ -68,10 +70,11 @@ def test_smoke_book_builds(smoke_book, monkeypatch):
     assert [p.stat().st_mtime for p in stored] == mtimes
 
 
+@pytest.mark.slow  # the smoke book
 def test_the_footer_names_the_edition_the_notebooks_were_executed_from(smoke_book):
     """The build records the edition when it executes; rendering again (``--no-execute``) after the
     store has changed still names that edition, not the store as it is now."""
-    from onepixel.book import edition_path, footer, render
+    from onepixel.publish.book import edition_path, footer, render
 
     root, html = smoke_book
     path = edition_path("smoke", root)
@@ -106,26 +109,17 @@ def test_every_notebook_takes_its_settings_from_the_profile():
     the package reads the profile, never a notebook."""
     import papermill as pm
 
-    from onepixel.plan import CHAPTERS, COMMON
+    from onepixel.study.chapters import CHAPTERS, COMMON
 
     for nb in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
         declared = pm.inspect_notebook(str(nb))
         assert declared.pop("profile")["default"] == '"cpu"', nb.name
-        assert set(declared) == set(CHAPTERS[nb.stem]) | set(COMMON), nb.name
+        assert set(declared) == set(CHAPTERS[nb.stem].defaults) | set(COMMON), nb.name
         assert all(v["default"] == "None" for v in declared.values()), nb.name
 
 
-@pytest.mark.parametrize("profile", sorted(p.stem for p in (ROOT / "notebooks" / "profiles").glob("*.yaml")))
-def test_every_profile_gives_every_chapter_its_settings(profile):
-    from onepixel.plan import CHAPTERS, settings
-
-    for chapter in CHAPTERS:
-        s = settings(profile, chapter)
-        assert s["profile"] == profile and set(CHAPTERS[chapter]) <= set(s)
-
-
 def test_bad_profiles_fail_naming_the_entry(tmp_path, monkeypatch):
-    from onepixel import plan
+    from onepixel.study import plan
 
     monkeypatch.setattr(plan, "PROFILES", tmp_path)
     cases = {"02_attacks: {modles: [nin]}": "chapter 02_attacks has no setting 'modles'",
@@ -146,6 +140,7 @@ def test_bad_profiles_fail_naming_the_entry(tmp_path, monkeypatch):
         plan.settings("nope", "02_attacks")
 
 
+@pytest.mark.slow  # the smoke book in Chromium
 def test_pages_in_chromium(smoke_book):
     """Every page at 1280 x 800 and 390 x 844 in Chromium (Playwright): no request outside the book,
     no console error, every image loaded, nothing wider than the page at 1280 px, every equation
@@ -154,7 +149,7 @@ def test_pages_in_chromium(smoke_book):
     from html.parser import HTMLParser
     from urllib.parse import urljoin, urlparse
 
-    from onepixel.browser import check_book, chromium
+    from onepixel.publish.browser import check_book, chromium
 
     if chromium() is None:
         pytest.skip("Chromium is not installed (Debian package chromium; `make test` installs it)")
@@ -184,7 +179,7 @@ def test_pages_in_chromium(smoke_book):
 
 def test_the_browser_check_finds_what_a_reader_would_see(tmp_path):
     """A page with each defect the book must not have: the check names every one."""
-    from onepixel.browser import check_book, chromium
+    from onepixel.publish.browser import check_book, chromium
 
     if chromium() is None:
         pytest.skip("Chromium is not installed (Debian package chromium; `make test` installs it)")
@@ -228,14 +223,15 @@ def stored_images(results: Path, experiment: str) -> int:
 
 def drop_last_shard(experiments: Path, model: str) -> None:
     """Remove the newest shard of `model`'s experiment, so that its sample is incomplete."""
-    from onepixel import results
+    from onepixel.study import store
 
-    [store] = [d for d in experiments.iterdir() if json.loads((d / "meta.json").read_text())["identity"]["model"] == model]
-    last = results.stored_shards(store)[-1]
+    [folder] = [d for d in experiments.iterdir() if json.loads((d / "meta.json").read_text())["identity"]["model"] == model]
+    last = store.stored_shards(folder)[-1]
     last.unlink()
-    results.cost_path(last).unlink()
+    store.cost_path(last).unlink()
 
 
+@pytest.mark.slow  # executes chapter 02 three times
 def test_the_readme_papermill_commands(tmp_path, monkeypatch):
     """smoke with compute: computes in seconds; a larger n computes only the new images; cpu without
     compute renders the stored results and writes nothing."""
@@ -264,13 +260,14 @@ def test_the_readme_papermill_commands(tmp_path, monkeypatch):
 
 
 def test_a_growing_sample_gets_one_box_per_page(tmp_path, monkeypatch):
-    from onepixel import book, plan, study
+    from onepixel.publish import book
+    from onepixel.study import plan, rows
 
     monkeypatch.setattr(plan, "PROFILES", tmp_path)
     (tmp_path / "p.yaml").write_text("05_class_pairs: {settings_list: [[allconv, 1]], n_targeted: 10, n_exhaustive: 4}\n")
-    monkeypatch.setattr(study, "job_images", lambda profile, job, compute=True: list(range(job.n)))
-    monkeypatch.setattr(study, "stored_images", lambda profile, job: {0, 1, 2} if job.kind == "de" else {0, 1, 2, 3})
+    monkeypatch.setattr(rows, "job_images", lambda profile, job, compute=True: list(range(job.n)))
+    monkeypatch.setattr(rows, "stored_images", lambda profile, job: {0, 1, 2} if job.kind == "de" else {0, 1, 2, 3})
     box = book.sample_box("p", "05_class_pairs")
     assert "- de-1px-targeted allconv: 3 of 10 images stored" in box and "exhaustive" not in box
-    monkeypatch.setattr(study, "stored_images", lambda profile, job: set(range(10)))
+    monkeypatch.setattr(rows, "stored_images", lambda profile, job: set(range(10)))
     assert book.sample_box("p", "05_class_pairs") is None

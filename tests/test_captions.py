@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from onepixel import captions
+from onepixel.publish import captions
 
 
 def test_a_table_is_a_numbered_myst_table_with_readable_cells():

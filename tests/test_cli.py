@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from onepixel.attacks import COLUMNS
 from onepixel.cli import main
+from onepixel.engine.attacks import COLUMNS
 
 from .conftest import SHARED, shared_or_skip
 

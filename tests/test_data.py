@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from onepixel import data
-from onepixel.data import (CIFAR10_CLASSES, DataIntegrityError, DataNotFoundError, binary_batches, load_cifar10,
-                           load_imagenet)
+from onepixel.nets import data
+from onepixel.nets.data import (CIFAR10_CLASSES, DataIntegrityError, DataNotFoundError, binary_batches, load_cifar10,
+                                load_imagenet)
 
 from .conftest import shared_or_skip
 

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from onepixel.geometry import (asymmetric_pairs, asymmetry_correlation, asymmetry_index, bootstrap_asymmetry,
-                               colour_cube, crossings, distance_to_centre, line_slice, plane_slice, robust_classes)
+from onepixel.engine.probes import colour_cube, line_slice, plane_slice
+from onepixel.stats.geometry import (asymmetric_pairs, asymmetry_correlation, asymmetry_index, bootstrap_asymmetry,
+                                     crossings, distance_to_centre, robust_classes)
 
 
 class Linear(nn.Module):
@@ -80,7 +81,7 @@ def test_bootstrap_interval_and_robust_classes():
     assert b["ci_low"] <= b["index"] <= b["ci_high"] and b["ci_low"] > 0.2 and b["images"] == 40
     robust = robust_classes(rows, ["a", "b", "c"])
     assert list(robust.columns) == ["from", "to", "mean"] and robust["mean"].is_monotonic_increasing
-    from onepixel.report import robust_classes_table
+    from onepixel.publish.geometry import robust_classes_table
 
     table = robust_classes_table({"n1": rows, "n2": rows[rows.label != 0]}, ["a", "b", "c"])
     assert list(table.columns) == ["n1", "n2"] and list(table.index) == list(robust.index) and table.index.name == "class"
@@ -89,7 +90,7 @@ def test_bootstrap_interval_and_robust_classes():
 
 
 def test_the_cube_table_counts_images_per_network():
-    from onepixel.report import cube_table
+    from onepixel.publish.geometry import cube_table
 
     rows = pd.DataFrame({"grid_flips": [True, True, False, False], "corner_flips": [True, False, False, True],
                          "grid_flip_fraction": [0.5, 0.25, 0.0, 0.0]})
@@ -101,7 +102,7 @@ def test_the_cube_table_counts_images_per_network():
 def test_the_planes_go_through_the_most_confident_successful_attack():
     from types import SimpleNamespace
 
-    from onepixel.geometry import attack_planes
+    from onepixel.engine.probes import attack_planes
 
     images = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
     images[1, 0, 4, 3] = 51  # red of (3, 4) at 0.2

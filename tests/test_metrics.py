@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from onepixel.metrics import confidence, derived_untargeted, rate, success_matrix, targets_reached, wilson_interval
-from onepixel.results import Runs
+from onepixel.stats.metrics import (Runs, confidence, derived_untargeted, rate, success_matrix, targets_reached,
+                                    wilson_interval)
 
 
 def test_wilson_interval_known_values():
@@ -31,7 +31,7 @@ def test_paper_metrics():
 
 
 def test_paper_values_reach_stand_ins_through_their_paper_counterpart():
-    from onepixel import paper
+    from onepixel.stats import paper
 
     assert paper.kaggle("squeezenet1_0") is paper.KAGGLE_SET["alexnet"] and paper.kaggle("resnet20") == {}
     assert paper.reported_rate("squeezenet1_0", "untargeted") == 16.04, "AlexNet's Table IV value"
@@ -40,8 +40,8 @@ def test_paper_values_reach_stand_ins_through_their_paper_counterpart():
 
 
 def test_paper_summary_puts_ours_next_to_the_paper():
-    from onepixel import paper
-    from onepixel.comparison import paper_summary
+    from onepixel.stats import paper
+    from onepixel.stats.comparison import paper_summary
 
     untargeted = ROWS.assign(target=-1).drop_duplicates("image")  # 3 images: successes T, F, F
     random = pd.DataFrame({"success": [True, True, False], "evaluations": [50, 500, 10_000]})
@@ -65,7 +65,7 @@ def test_paper_summary_puts_ours_next_to_the_paper():
     assert set(table.verdict) <= {"consistent", "differs", "too few to tell"}
     assert row.verdict == "too few to tell", "2 images: an interval far wider than 20 points, and not significant"
 
-    from onepixel.comparison import summary_table
+    from onepixel.stats.comparison import summary_table
     readable, legend = summary_table(table)
     shown = readable[(readable.table == "VIII") & (readable.measure == "targeted success %")].iloc[0]
     assert shown["ours [95% CI] (n)"].startswith("50.0 [") and shown["ours [95% CI] (n)"].endswith("(n=6)")
@@ -77,8 +77,8 @@ def test_paper_summary_puts_ours_next_to_the_paper():
 
 
 def test_paper_comparison_shows_ours_to_one_decimal_and_the_papers_values_as_reported():
-    from onepixel import paper
-    from onepixel.comparison import paper_comparison
+    from onepixel.stats import paper
+    from onepixel.stats.comparison import paper_comparison
 
     untargeted = ROWS.assign(target=-1).drop_duplicates("image")  # 3 images, 1 fooled
     table = paper_comparison({"allconv": Runs(0.9, untargeted, ROWS), "efficientnet_lite0": Runs(0.8, untargeted, None)})
@@ -89,7 +89,7 @@ def test_paper_comparison_shows_ours_to_one_decimal_and_the_papers_values_as_rep
 
 
 def test_headline_table_and_readme_block():
-    from onepixel.readme import headline, replace_block
+    from onepixel.publish.readme import headline, replace_block
 
     untargeted = ROWS.assign(target=-1).drop_duplicates("image")
     table = headline({"nin": Runs(0.9, untargeted, ROWS)})
@@ -102,7 +102,7 @@ def test_headline_table_and_readme_block():
 
 
 def test_early_stop_table_compares_rules_on_the_same_images():
-    from onepixel.report import early_stop_table
+    from onepixel.publish.report import early_stop_table
 
     early = pd.DataFrame({"image": [3, 7], "success": [True, False], "adv_prob": [0.5, 0.4],
                           "true_prob": [0.3, 0.6], "evaluations": [400, 40_400]})
@@ -119,7 +119,7 @@ def test_early_stop_table_compares_rules_on_the_same_images():
 
 
 def test_reason_codes_keep_one_letter_per_reason():
-    from onepixel.comparison import reason_codes
+    from onepixel.stats.comparison import reason_codes
 
     summary = pd.DataFrame({"ours": [1, 2, 3], "main reason for a difference": ["x", "y", "x"]})
     table, legend = reason_codes(summary)
@@ -128,7 +128,7 @@ def test_reason_codes_keep_one_letter_per_reason():
 
 
 def test_pixel_gain_pairs_images_across_pixel_counts():
-    from onepixel.report import pixel_gain
+    from onepixel.publish.report import pixel_gain
 
     def run(images, successes):
         return Runs(None, pd.DataFrame({"image": images, "success": successes}))
@@ -142,7 +142,7 @@ def test_pixel_gain_pairs_images_across_pixel_counts():
 
 
 def test_depth_series_orders_resnets_by_depth_and_skips_others():
-    from onepixel.report import depth_series
+    from onepixel.publish.report import depth_series
 
     def run(successes):
         return Runs(0.9, pd.DataFrame({"success": successes, "adv_prob": 0.6, "evaluations": 40_400}))
@@ -158,7 +158,7 @@ def test_depth_series_orders_resnets_by_depth_and_skips_others():
 def test_clustered_interval_counts_images_not_pairs():
     import pandas as pd
 
-    from onepixel.metrics import CLUSTERED_INTERVAL, clustered_rate, wilson_interval
+    from onepixel.stats.metrics import CLUSTERED_INTERVAL, clustered_rate, wilson_interval
 
     none = clustered_rate(pd.Series([False] * 18), pd.Series([0] * 9 + [1] * 9))
     assert none["n"] == 18 and none["n_effective"] == 2 and none["ci_high"] == wilson_interval(0, 2)[1]
@@ -171,8 +171,8 @@ def test_clustered_interval_counts_images_not_pairs():
 def test_the_simulation_chooses_the_interval_the_metrics_report():
     """In the regime of our targeted samples the reported interval covers at least 93% and is the
     candidate closest to 95%; the plug-in design effect and the cluster bootstrap fall short."""
-    from onepixel import coverage
-    from onepixel.metrics import CLUSTERED_INTERVAL
+    from onepixel.stats import coverage
+    from onepixel.stats.metrics import CLUSTERED_INTERVAL
 
     table = pd.concat([coverage.simulate(g, s, reps=600) for g, s in coverage.scenarios((12, 20), (0.15, 0.35))])
     assert coverage.choose(table) == CLUSTERED_INTERVAL
@@ -182,7 +182,7 @@ def test_the_simulation_chooses_the_interval_the_metrics_report():
 
 def test_vectorised_icc_matches_the_anova_estimate():
     """The simulation's design-effect candidate uses the ANOVA intraclass correlation, vectorised."""
-    from onepixel.coverage import icc_equal_clusters
+    from onepixel.stats.coverage import icc_equal_clusters
 
     counts = np.array([[0, 0, 3, 9, 1, 0, 0, 2, 0, 0, 5, 0], [1, 0, 0, 0, 2, 0, 0, 0, 0, 7, 0, 0]])
     for row in counts:
@@ -195,7 +195,7 @@ def test_vectorised_icc_matches_the_anova_estimate():
 
 
 def test_benchmark_tables_for_reading():
-    from onepixel.report import engine_table, speed_table
+    from onepixel.publish.performance import engine_table, speed_table
 
     engine = pd.DataFrame({"method": ["dense forward (limit)", "onepixel (incremental)"], "evaluations": [400, 35216],
                            "seconds": [1.36, 27.2], "success": [None, 0.25], "evals_per_s": [293.3, 1294.2],
@@ -214,7 +214,7 @@ def test_benchmark_tables_for_reading():
 
 
 def test_class_pairs_are_not_shown_from_too_few_images_per_class():
-    from onepixel.report import too_few_per_class
+    from onepixel.publish.geometry import too_few_per_class
 
     rows = pd.DataFrame({"image": [1, 1, 2, 3, 4], "label": [0, 0, 0, 1, 1], "target": [1, 2, 1, 0, 0],
                          "success": [True, False, False, True, False]})
@@ -225,8 +225,8 @@ def test_class_pairs_are_not_shown_from_too_few_images_per_class():
 
 
 def test_few_pixel_rows_carry_the_papers_table_v_where_it_reports_the_pair():
-    from onepixel import paper
-    from onepixel.report import few_pixel_table
+    from onepixel.publish.report import few_pixel_table
+    from onepixel.stats import paper
 
     untargeted = ROWS.assign(target=-1)
     table = few_pixel_table({("allconv", 1): Runs(0.9, untargeted), ("allconv", 3): Runs(0.9, untargeted)})
@@ -238,8 +238,8 @@ def test_few_pixel_rows_carry_the_papers_table_v_where_it_reports_the_pair():
 
 
 def test_the_asymmetry_index_needs_every_class_and_a_pair_that_differs():
-    from onepixel.metrics import success_matrix
-    from onepixel.report import asymmetry_table
+    from onepixel.publish.geometry import asymmetry_table
+    from onepixel.stats.metrics import success_matrix
 
     # classes 0 and 1, two images each: 0 -> 1 succeeds for both images, 1 -> 0 for neither
     rows = pd.DataFrame({"image": [1, 2, 3, 4], "label": [0, 0, 1, 1], "target": [1, 1, 0, 0],
@@ -257,7 +257,7 @@ def test_the_asymmetry_index_needs_every_class_and_a_pair_that_differs():
 
 
 def test_the_most_confident_successes_come_one_per_image():
-    from onepixel.report import most_confident
+    from onepixel.publish.report import most_confident
 
     rows = pd.DataFrame({"image": [1, 1, 2, 3, 4], "success": [True, True, False, True, True],
                          "adv_prob": [0.6, 0.9, 0.99, 0.5, 0.7]})
@@ -272,8 +272,8 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
     shared_or_skip("cifar10")
     monkeypatch.setenv("ONEPIXEL_DATA", str(SHARED))
     monkeypatch.setenv("ONEPIXEL_RESULTS", str(tmp_path / "results"))
-    from onepixel import readme, study
-    from onepixel.study import model_and_data
+    from onepixel.nets.models import model_and_data
+    from onepixel.publish import readme
 
     def attacked(name: str, success: bool) -> pd.DataFrame:
         data = model_and_data(name)[1]
@@ -282,7 +282,8 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
                              "adv_class": [1], "adv_prob": [0.7], "true_prob": [0.2], "clean_prob": [0.9],
                              "perturbation": ["[[3, 4, 255, 0, 0]]"], "evaluations": [800], "distortion": [120.0]})
     runs = {"allconv": Runs(0.9, attacked("allconv", True)), "squeezenet1_0": Runs(0.7, attacked("squeezenet1_0", True))}
-    monkeypatch.setattr(study, "summary_runs", lambda *a, **k: (runs, {}, {}))
+    monkeypatch.setattr(readme, "page", lambda *a, **k: None)
+    monkeypatch.setattr(readme, "summary_runs", lambda page: (runs, {}, {}))
     path = tmp_path / "README.md"
     path.write_text("# x\n\n## Set up and use\n")
     table = readme.write_readme("smoke", path, tmp_path / "static")
@@ -298,7 +299,7 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
 
 
 def test_the_verdict_counts_each_paper_table_and_lists_the_anchor_differences():
-    from onepixel.comparison import paper_summary, verdict
+    from onepixel.stats.comparison import paper_summary, verdict
 
     untargeted = ROWS.assign(target=-1).drop_duplicates("image")  # 3 images: successes T, F, F
     text = verdict(paper_summary({"allconv": Runs(0.9, untargeted, ROWS)}))
@@ -314,7 +315,7 @@ def test_the_verdict_counts_each_paper_table_and_lists_the_anchor_differences():
 
 def test_newcombe_interval_covers_the_true_difference_93_to_97_percent_of_the_time():
     """Simulated samples with known rates, the sizes of our comparisons (ours 20-500, the paper's 500)."""
-    from onepixel.metrics import newcombe_difference
+    from onepixel.stats.metrics import newcombe_difference
 
     rng = np.random.default_rng(0)
     for p1, n1, p2, n2 in ((0.226, 500, 0.226, 500), (0.28, 500, 0.35, 500), (0.37, 200, 0.31, 500),
@@ -326,7 +327,7 @@ def test_newcombe_interval_covers_the_true_difference_93_to_97_percent_of_the_ti
 
 def test_two_sample_and_one_sample_p_values_of_the_nin_example():
     """NiN non-targeted, 28.2% of 500 against the paper's 35.2% of 500 (issue 35's example)."""
-    from onepixel.metrics import holm, one_proportion_p, two_proportion_p
+    from onepixel.stats.metrics import holm, one_proportion_p, two_proportion_p
 
     assert two_proportion_p(0.282, 500, 0.352, 500) == pytest.approx(0.017, abs=0.001)
     assert one_proportion_p(0.282, 500, 0.352) == pytest.approx(0.001, abs=0.0003)

@@ -4,12 +4,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from onepixel.data import load_cifar10, load_imagenet
-from onepixel.models import (ARCHITECTURES, TRAINED_HERE, WEIGHTS_DIR, Normalize, WeightsError, load_pretrained,
-                             load_state, parameter_count)
-from onepixel.train import accuracy
+from onepixel.nets.data import load_cifar10, load_imagenet
+from onepixel.nets.models import (ARCHITECTURES, TRAINED_HERE, WEIGHTS_DIR, Normalize, WeightsError, load_pretrained,
+                                  load_state, parameter_count)
+from onepixel.nets.train import accuracy
 
 from .conftest import shared_or_skip
+
 
 PARAMETERS = {"allconv": 1_370_986, "nin": 968_394, "vgg16": 19_986_378, "resnet20": 269_722, "resnet56": 853_018}
 
@@ -32,7 +33,7 @@ def test_normalize_caffe_bgr():
 def test_corrupt_and_mismatched_weights(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    from onepixel.models import _load_file
+    from onepixel.nets.models import _load_file
     with pytest.raises(WeightsError, match="cannot read"):
         _load_file(bad)
     model = ARCHITECTURES["allconv"]()
@@ -57,6 +58,7 @@ def test_resnet20_reproduces_published_accuracy():
     assert accuracy(load_pretrained("resnet20"), data) == pytest.approx(0.915, abs=1e-9)
 
 
+@pytest.mark.slow  # the 1,300 ImageNet validation images
 @pytest.mark.parametrize("name,expected", [("squeezenet1_0", 0.715), ("efficientnet_lite0", 0.827)])
 def test_imagenet_models_reproduce_expected_top1(name, expected):
     shared_or_skip("imagenet-val-1300")
@@ -65,6 +67,7 @@ def test_imagenet_models_reproduce_expected_top1(name, expected):
     assert accuracy(load_pretrained(name), data, batch_size=50) == pytest.approx(expected, abs=0.0005)
 
 
+@pytest.mark.slow  # the 10,000 test images
 @pytest.mark.parametrize("name", TRAINED_HERE)
 def test_trained_weights_reach_85_percent(name):
     if not (WEIGHTS_DIR / f"{name}.pt").exists():
@@ -82,8 +85,8 @@ def test_a_registered_network_loads_and_is_accepted_by_profiles(tmp_path):
     """Adding a network is one register() call: loading and the profiles' validation read the registry."""
     from torch import nn
 
-    from onepixel import plan
-    from onepixel.models import NETWORKS, Network, register
+    from onepixel.nets.models import NETWORKS, Network, register
+    from onepixel.study import plan
 
     def build():
         return nn.Sequential(Normalize((0.5,) * 3, (0.5,) * 3), nn.Conv2d(3, 10, 32), nn.Flatten())
@@ -107,8 +110,8 @@ def test_a_registered_network_loads_and_is_accepted_by_profiles(tmp_path):
 
 
 def test_every_architecture_cites_a_paper_of_the_bibliography():
-    from onepixel.models import NETWORKS
-    from onepixel.provenance import architecture_references
+    from onepixel.nets.models import NETWORKS
+    from onepixel.publish.provenance import architecture_references
 
     bib = (Path(__file__).parents[1] / "book" / "references.bib").read_text()
     for net in NETWORKS.values():

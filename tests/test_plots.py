@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import matplotlib
 
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -12,8 +13,10 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from onepixel import paper, plots  # noqa: E402
-from onepixel.results import Runs  # noqa: E402
+from onepixel.publish import geometry, plots  # noqa: E402
+from onepixel.stats import paper  # noqa: E402
+from onepixel.stats.metrics import Runs  # noqa: E402
+
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 PAGE_INCHES = 7.0  # the book's text column at 1280 px; a figure is scaled to it
@@ -86,23 +89,23 @@ def figures():
         ("depth_series", lambda: plots.depth_series(pd.DataFrame(
             {"success %": [20, 25, 30, 35], "ci low %": [10] * 4, "ci high %": [50] * 4,
              "accuracy %": [91, 92, 93, 93]}, index=[20, 32, 44, 56]))),
-        ("class_heatmaps", lambda: plots.class_heatmaps({f"{m}, exhaustive (n=500 images)": matrix for m in nets},
+        ("class_heatmaps", lambda: geometry.class_heatmaps({f"{m}, exhaustive (n=500 images)": matrix for m in nets},
                                                         CLASSES)),
-        ("from_to_bars", lambda: plots.from_to_bars(
+        ("from_to_bars", lambda: geometry.from_to_bars(
             {f"{m}, exhaustive": pd.DataFrame({"from": rng.random(10), "to": rng.random(10)}) for m in nets}, CLASSES)),
         ("targets_reached", lambda: plots.targets_reached({"allconv, 1 px": pd.Series(rng.integers(0, 9, 20)),
                                                           "allconv, 3 px": pd.Series(rng.integers(0, 9, 20))})),
-        ("classes_reached", lambda: plots.classes_reached({m: pd.Series(rng.integers(0, 4, 500)) for m in nets},
+        ("classes_reached", lambda: geometry.classes_reached({m: pd.Series(rng.integers(0, 4, 500)) for m in nets},
                                                           paper.TARGETS_REACHED)),
         ("success_curves", lambda: plots.success_curves(curves)),
         ("gallery", lambda: plots.gallery(best, data, CLASSES)),
         ("gallery with networks named", lambda: plots.gallery(  # the README's ImageNet gallery: two columns
             best.head(2).assign(model="squeezenet1_0", adv_class=1), data, CLASSES, columns=2, name_networks=True)),
-        ("line_slices", lambda: plots.line_slices(lines, CLASSES, {t: 6 for t in lines}, marks=marks)),
-        ("planes", lambda: plots.planes([{**plane, "xlabel": "red", "ylabel": "green", "title": "allconv: pixel (3, 4)"},
+        ("line_slices", lambda: geometry.line_slices(lines, CLASSES, {t: 6 for t in lines}, marks=marks)),
+        ("planes", lambda: geometry.planes([{**plane, "xlabel": "red", "ylabel": "green", "title": "allconv: pixel (3, 4)"},
                                          {**plane, "xlabel": "red of (3, 4)", "ylabel": "red of (4, 4)",
                                           "title": "allconv: two pixels"}], CLASSES)),
-        ("mean_maps", lambda: plots.mean_maps({f"{m} (n=500 images)": grid for m in nets})),
+        ("mean_maps", lambda: geometry.mean_maps({f"{m} (n=500 images)": grid for m in nets})),
         ("headline", lambda: plots.headline(summary)),
     ]
 

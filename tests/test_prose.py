@@ -6,8 +6,9 @@ import json
 import re
 from pathlib import Path
 
-from onepixel import paper
-from onepixel.attack import PAPER
+from onepixel.engine.settings import PAPER
+from onepixel.stats import paper
+
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 NUMBER = re.compile(r"(?<![\w.{`$/-])\d[\d,]*(?:\.\d+)?(?![\w`}])")
@@ -32,8 +33,8 @@ def _paper_values() -> set[str]:
 # Named constants prose may state: the paper's reported values and DE settings, facts of the data
 # and networks, the confidence level of every interval.
 ALLOWED = _paper_values() | {
-    f"{PAPER['popsize']}", f"{PAPER['maxiter']}", f"{PAPER['F']:g}", f"{100 * PAPER['target_threshold']:g}",
-    f"{100 * PAPER['true_threshold']:g}",                    # the paper's DE settings
+    f"{PAPER.popsize}", f"{PAPER.maxiter}", f"{PAPER.F:g}", f"{100 * PAPER.target_threshold:g}",
+    f"{100 * PAPER.true_threshold:g}",                    # the paper's DE settings
     "95",                                                   # the confidence level of every interval
     "32", "227", "224", "1,024", "10,000", "1,300", "255",   # image sides, pixels, test-set sizes, colour range
     "128", "127",                                           # the paper's colour initialisation N(128, 127)

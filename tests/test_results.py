@@ -6,17 +6,18 @@ import time
 
 import pandas as pd
 
-from onepixel.results import Experiment
+from onepixel.study.store import Experiment
+
 
 WRITER = """
 import sys, time
 import pandas as pd
-from onepixel.results import Experiment
+from onepixel.study.store import Experiment
 exp = Experiment("p", "demo", {"a": 1}, root=sys.argv[1])
-def compute(items):
+for s in range(0, 40, 4):
     time.sleep(0.3)
-    return pd.DataFrame({"image": items, "value": [i * i for i in items]})
-exp.run(range(40), compute, chunk=4, progress=False)
+    exp.append(pd.DataFrame({"image": range(s, s + 4), "value": [i * i for i in range(s, s + 4)]}),
+               {"wall_seconds": 0.3, "cpu_seconds": 0.0})
 """
 
 
@@ -24,7 +25,8 @@ def square(items):
     return pd.DataFrame({"image": items, "value": [i * i for i in items]})
 
 
-def test_killed_writer_resumes_without_loss_or_duplicates(tmp_path):
+def test_a_killed_writer_leaves_only_whole_shards_with_their_cost(tmp_path):
+    """(Resuming a killed run without loss or duplicates: tests/test_runner.py.)"""
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)])
     exp = Experiment("p", "demo", {"a": 1}, root=tmp_path)
     deadline = time.time() + 60
@@ -32,42 +34,24 @@ def test_killed_writer_resumes_without_loss_or_duplicates(tmp_path):
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    partial = len(exp.load())
-    assert 0 < partial < 40 and partial % 4 == 0, "only whole shards are ever visible"
-    calls = []
-
-    def counted(items):
-        calls.append(list(items))
-        return square(items)
-    rows = exp.run(range(40), counted, chunk=4, progress=False)
-    assert sorted(rows.image) == list(range(40)) and (rows.value == rows.image ** 2).all()
-    assert sum(len(c) for c in calls) == 40 - partial, "stored items are not recomputed"
-    cost = exp.cost()
-    assert cost["shards"] == 10 and cost["wall_seconds"] >= 0.3 * partial / 4, "each shard records its time"
+    rows = exp.load()
+    assert 0 < len(rows) < 40 and len(rows) % 4 == 0, "only whole shards are ever visible"
+    assert (rows.value == rows.image ** 2).all() and rows.image.is_unique
+    assert exp.cost()["shards"] == len(exp.shards()), "each shard records its cost"
 
 
 def test_other_parameters_are_never_reused(tmp_path):
     a = Experiment("p", "demo", {"maxiter": 100}, root=tmp_path)
     b = Experiment("p", "demo", {"maxiter": 10}, root=tmp_path)
-    a.run(range(5), square, chunk=5, progress=False)
+    a.append(square(range(5)))
     assert a.key != b.key and len(b.load()) == 0
-    calls = []
-    b.run(range(5), lambda items: calls.append(items) or square(items), chunk=5, progress=False)
-    assert calls == [[0, 1, 2, 3, 4]]
     meta = (a.dir / "meta.json").read_text()
     assert '"maxiter": 100' in meta and '"torch"' in meta
 
 
-def test_recompute_ignores_stored_rows(tmp_path):
+def test_clear_forgets_stored_rows_and_no_rows_give_an_empty_frame(tmp_path):
     exp = Experiment("p", "demo", {}, root=tmp_path)
-    exp.run(range(3), square, chunk=3, progress=False)
-    calls = []
-    exp.run(range(3), lambda items: calls.append(items) or square(items), chunk=3, recompute=True, progress=False)
-    assert calls == [[0, 1, 2]] and len(exp.shards()) == 1
-
-
-def test_no_items_gives_an_empty_frame(tmp_path):
-    exp = Experiment("p", "demo", {"a": 1}, root=tmp_path)
-    assert exp.run([], square, chunk=4, progress=False).empty
-    exp.run([1, 2], square, chunk=4, progress=False)
-    assert exp.run([], square, chunk=4, progress=False).empty
+    assert exp.load().empty
+    exp.append(square(range(3)))
+    exp.clear()
+    assert exp.load().empty and exp.shards() == []

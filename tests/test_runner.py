@@ -11,10 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from onepixel import plan, runner, study
-from onepixel.experiments import experiments
+from onepixel.study import plan, rows, runner
+from onepixel.study.experiments import entries
 
 from .conftest import SHARED, shared_or_skip
+
 
 TINY = """chapters: [06_gallery, 07_geometry]
 common: {popsize: 20, maxiter: 6, seed: 0, device: cpu, compute: true}
@@ -38,7 +39,7 @@ def tiny(tmp_path, monkeypatch):
 def all_rows(profile: str, root: Path) -> dict[str, pd.DataFrame]:
     out = {}
     for job in plan.jobs(profile):
-        for exp in experiments(job, root, profile):
+        for exp in entries(job, root, profile):
             rows = exp.load()
             sort = [c for c in ("image", "target", "y", "x") if c in rows]
             out[str(exp.dir.relative_to(root))] = rows.drop(columns=["seconds"], errors="ignore").sort_values(
@@ -56,12 +57,13 @@ def in_process(profile: str, root: Path, monkeypatch) -> dict[str, pd.DataFrame]
     torch.set_num_threads(1)
     try:
         for job in plan.jobs(profile):
-            study.run_job(profile, job, "cpu", quiet=True)
+            rows.job_rows(profile, job, "cpu", quiet=True)
     finally:
         torch.set_num_threads(threads)
     return all_rows(profile, root)
 
 
+@pytest.mark.slow  # a Dask LocalCluster
 def test_dask_run_stores_what_an_in_process_run_stores(tiny, monkeypatch):
     from dask.distributed import Client, LocalCluster
 
@@ -73,14 +75,14 @@ def test_dask_run_stores_what_an_in_process_run_stores(tiny, monkeypatch):
     assert result["left"] == 0 and result["waiting"] == 0 and result["stored"] > 0
     ours = all_rows("tiny", tiny / "dask")
     assert set(ours) == set(reference) and len(ours) >= 5  # predictions, DE x2, exhaustive + maps, cube
-    for name, rows in reference.items():
-        pd.testing.assert_frame_equal(ours[name], rows, check_dtype=False, obj=name)
-    table = runner.status("tiny")
-    assert (table.planned == table.stored).all()
+    for name, expected in reference.items():
+        pd.testing.assert_frame_equal(ours[name], expected, check_dtype=False, obj=name)
+    assert all(p.complete for p in rows.status("tiny"))
     assert runner.run("tiny", client=None, workers=1)["stored"] == 0, "nothing left to do"
     assert not multiprocessing.active_children(), "the LocalCluster run made has shut its workers down"
 
 
+@pytest.mark.slow  # a Dask LocalCluster, killed and restarted
 def test_a_killed_run_resumes_without_loss_or_duplicates(tiny, monkeypatch):
     reference = in_process("tiny", tiny / "reference", monkeypatch)
     results = tiny / "killed"
@@ -99,8 +101,8 @@ def test_a_killed_run_resumes_without_loss_or_duplicates(tiny, monkeypatch):
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     monkeypatch.setenv("ONEPIXEL_RESULTS", str(results))
     resumed = all_rows("tiny", results)
-    for name, rows in reference.items():
-        pd.testing.assert_frame_equal(resumed[name], rows, check_dtype=False, obj=name)
+    for name, expected in reference.items():
+        pd.testing.assert_frame_equal(resumed[name], expected, check_dtype=False, obj=name)
         assert not resumed[name].duplicated().any(), name
 
 
@@ -108,7 +110,7 @@ def test_every_stored_cpu_experiment_is_in_the_cpu_plan_under_the_same_key():
     shared_or_skip("models")
     shared_or_skip("imagenet-val-1300")
     root = Path(__file__).resolve().parents[1] / "results"
-    planned = {exp.dir for job in plan.jobs("cpu") for exp in experiments(job, root, "cpu")}
+    planned = {exp.dir for job in plan.jobs("cpu") for exp in entries(job, root, "cpu")}
     stored = {p.parent for p in (root / "cpu").glob("*/*/meta.json") if not p.parts[-3].startswith("bench")}
     assert stored and stored <= planned
 
@@ -117,20 +119,20 @@ def test_pending_shards_follow_the_sample_order(tiny, monkeypatch):
     """A partly computed sample of n is a complete smaller sample: missing images are handed out
     in the sample's random order, not sorted by index."""
     monkeypatch.setenv("ONEPIXEL_RESULTS", str(tiny / "results"))
-    study.predictions("tiny", "resnet20", "cpu")  # the sample is drawn from the stored predictions
+    rows.predictions("tiny", "resnet20", "cpu")  # the sample is drawn from the stored predictions
     pieces, _ = runner.pending("tiny", set())
     job = next(p.job for p in pieces if p.job.kind == "de" and p.job.n == 24)
     handed = [i for p in pieces if p.job == job for i in p.images]
-    assert handed == study.sample_order("tiny", "resnet20")[:24]
+    assert handed == rows.sample_order("tiny", "resnet20")[:24]
     assert handed != sorted(handed)
-    assert sorted(handed[:8]) == study.correct_sample("tiny", "resnet20", 8), "the first shards are the 8-sample"
+    assert sorted(handed[:8]) == rows.correct_sample("tiny", "resnet20", 8), "the first shards are the 8-sample"
 
 
 def test_local_cluster_workers_keep_the_default_allocator():
     """Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_ set, which slows DE by a third on CPU;
     the LocalCluster of `onepixel run` leaves it unset (checked in a fresh process: a LocalCluster
     made earlier in this one has set it in os.environ)."""
-    code = ("import os; from onepixel import runner; c = runner.cluster_client(None, 1, 1, 'cpu'); "
+    code = ("import os; from onepixel.study import runner; c = runner.cluster_client(None, 1, 1, 'cpu'); "
             "print(sorted(map(str, c.run(os.environ.get, 'MALLOC_TRIM_THRESHOLD_').values()))); "
             "c.close(); c.cluster.close()")
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}

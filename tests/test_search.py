@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from onepixel.bench import CountingModel
-from onepixel.evaluator import apply_candidates
-from onepixel.search import colour_grid, exhaustive_search, random_search, single_pixel_search
+from onepixel.engine.bench import CountingModel
+from onepixel.engine.evaluator import apply_candidates
+from onepixel.engine.search import colour_grid, exhaustive_search, random_search, single_pixel_search
 
 
 def test_colour_grid():

@@ -1,31 +1,17 @@
 import pytest
-import inspect
-
-from onepixel import plan, study
-
-
-def test_de_settings_are_attack_arguments_and_come_from_the_chapter_settings():
-    accepted = inspect.signature(study.attacks).parameters
-    assert all(k in accepted for k in study.DE_SETTINGS)
-    params = {"popsize": 12, "maxiter": 3, "F": 0.7, "seed": 4, "models": ["allconv"], "device": "cpu"}
-    assert study.de_settings(params) == {"popsize": 12, "maxiter": 3, "F": 0.7, "seed": 4, "device": "cpu"}
-
-
-def test_every_profile_gives_the_attack_chapter_all_de_settings():
-    for profile in ("smoke", "cpu", "paper"):
-        assert set(study.de_settings(plan.settings(profile, "02_attacks"))) == set(study.DE_SETTINGS)
 
 
 def test_replay_applies_each_images_perturbation_and_counts_fooled_only_when_clean_is_right(planted, grey_images):
     """A transfer replays stored perturbations: the planted red pixel flips the planted model, another does not."""
     import torch
 
-    from onepixel.data import ImageDataset
-    from onepixel.experiments import replay
+    from onepixel.nets.data import ImageDataset
+    from onepixel.engine.probes import replay
 
     images = (grey_images * 255).round().to(torch.uint8)
     data = ImageDataset(images, torch.tensor([0, 0, 1]), ["a", "b", "c"], torch.tensor([10, 11, 12]), "toy", "toy")
-    rows = replay(planted, data, [[[5, 7, 255, 0, 0]], [[1, 1, 255, 0, 0]], [[5, 7, 255, 0, 0]]], device="cpu")
+    rows = replay(planted, data.float(), data.labels, [[[5, 7, 255, 0, 0]], [[1, 1, 255, 0, 0]], [[5, 7, 255, 0, 0]]],
+                  data.index, device="cpu")
     assert rows.image.tolist() == [10, 11, 12]
     assert rows.adv_class.tolist() == [1, 0, 1]
     assert rows.clean_correct.tolist() == [True, True, False]  # the model says 0 for every grey image
@@ -33,15 +19,15 @@ def test_replay_applies_each_images_perturbation_and_counts_fooled_only_when_cle
 
 
 def test_a_transfer_job_is_named_by_its_source_attack():
-    from onepixel.experiments import Job, experiments
-    from onepixel.study import de_job
+    from onepixel.study.experiments import entries
+    from onepixel.study.jobs import Job
 
-    source = de_job("nin", 500)
+    source = Job.make("de", "nin", 500)
     job = Job.make("transfer", "vgg16", fooled_by=source)
     assert job.name == "transfer-1px-untargeted" and job.depends_on == (source,)
     assert job.label() == "transfer-1px-untargeted vgg16 (fooled by nin 500)"
-    identity = experiments(job, "results", "cpu")[0].identity
-    assert identity["model"] == "vgg16" and identity["source"] == experiments(source, "results", "cpu")[0].identity
+    identity = entries(job, "results", "cpu")[0].identity
+    assert identity["model"] == "vgg16" and identity["source"] == entries(source, "results", "cpu")[0].identity
     with pytest.raises(ValueError, match="replays the perturbations of a DE job"):
         Job.make("transfer", "vgg16")
 
@@ -49,7 +35,7 @@ def test_a_transfer_job_is_named_by_its_source_attack():
 def test_transfer_table_counts_only_images_the_target_gets_right():
     import pandas as pd
 
-    from onepixel.report import transfer_matrix, transfer_summary, transfer_table
+    from onepixel.publish.report import transfer_matrix, transfer_summary, transfer_table
 
     rows = pd.DataFrame({"image": [1, 2, 3, 4], "clean_correct": [True, True, True, False],
                          "fooled": [True, False, False, False]})
@@ -64,7 +50,7 @@ def test_transfer_table_counts_only_images_the_target_gets_right():
 
 
 def test_training_table_reads_the_published_records_and_plans_the_variants():
-    from onepixel.provenance import shared_columns, training_table
+    from onepixel.publish.provenance import shared_columns, training_table
 
     table = training_table(["allconv", "allconv_ls0", "resnet20"])
     assert list(table.index) == ["allconv", "allconv_ls0"], "resnet20 was not trained here"
@@ -76,7 +62,7 @@ def test_training_table_reads_the_published_records_and_plans_the_variants():
 def test_budget_comparison_pairs_de_with_each_search_on_the_same_images():
     import pandas as pd
 
-    from onepixel.report import budget_comparison, budget_curves
+    from onepixel.publish.report import budget_comparison, budget_curves
 
     de = pd.DataFrame({"image": [1, 2, 3, 4], "success": [True, True, False, False],
                        "first_success_evaluations": [500.0, 3000.0, None, None], "evaluations": [40402] * 4})

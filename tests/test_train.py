@@ -2,8 +2,8 @@ import csv
 
 import torch
 
-from onepixel.data import CIFAR10_CLASSES, ImageDataset
-from onepixel.train import TrainConfig, augment, export, train
+from onepixel.nets.data import CIFAR10_CLASSES, ImageDataset
+from onepixel.nets.train import TrainConfig, augment, export, train
 
 
 def toy_dataset(n: int, seed: int) -> ImageDataset:
@@ -58,7 +58,7 @@ def test_defaults_are_the_published_recipe():
     import json
     from dataclasses import asdict
 
-    from onepixel.models import NETWORKS, WEIGHTS_DIR
+    from onepixel.nets.models import NETWORKS, WEIGHTS_DIR
 
     for name in ("allconv", "nin", "vgg16"):
         published = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())["config"]
@@ -75,12 +75,12 @@ def test_cli_trains_a_variant_with_its_recipe_and_guards_the_published_weights(t
     nin_ls0.pt; another recipe needs a new name; existing weights are not replaced by accident."""
     import pytest
 
-    from onepixel import cli, models, train as train_module
+    from onepixel import cli
 
     seen = {}
-    monkeypatch.setattr(train_module, "train", lambda cfg, out, device: seen.setdefault("cfg", cfg))
-    monkeypatch.setattr(train_module, "export", lambda model, cfg, out, name: seen.setdefault("name", name) and {})
-    monkeypatch.setattr(models, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(cli, "train", lambda cfg, out, device: seen.setdefault("cfg", cfg))
+    monkeypatch.setattr(cli, "export", lambda model, cfg, out, name: seen.setdefault("name", name) and {})
+    monkeypatch.setattr(cli, "WEIGHTS_DIR", tmp_path)
     cli.main(["train", "--model", "nin_ls0", "--runs", str(tmp_path)])
     assert seen["name"] == "nin_ls0" and seen["cfg"] == TrainConfig(model="nin", label_smoothing=0.0)
     with pytest.raises(SystemExit, match="registered recipe, not with epochs 3"):

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from onepixel import OnePixelAttack
-from onepixel.evaluator import Evaluator
-from onepixel.incremental import UnsupportedModel
-from onepixel.models import ARCHITECTURES
+from onepixel.engine.evaluator import Evaluator
+from onepixel.engine.incremental import UnsupportedModel
+from onepixel.nets.models import ARCHITECTURES
 
 
 class QueryCounter(nn.Module):

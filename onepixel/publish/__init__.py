@@ -1,0 +1,2 @@
+"""The publication: tables, figures, captions and sentences made from stored rows, and the book, the
+README and the browser check that present them."""

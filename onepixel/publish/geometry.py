@@ -1,0 +1,238 @@
+"""Tables and figures of chapters 05 (class pairs) and 07 (geometry): success matrices, their
+asymmetry, robust classes, slices through the input space, the colour cube and vulnerable pixels.
+Each turns stored rows (or probes computed by the engine) into a table or figure."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.colors import ListedColormap
+
+from onepixel.publish.plots import network_colours, short
+from onepixel.stats import metrics
+from onepixel.stats.geometry import asymmetric_pairs, bootstrap_asymmetry, crossings, distance_to_centre, robust_classes
+
+
+def asymmetry_table(matrices: dict[str, tuple[pd.DataFrame, pd.DataFrame]], classes,
+                    min_images: int = 2) -> pd.DataFrame:
+    """Asymmetry index with bootstrap 95% interval per setting; ``matrices[name] = (rows, matrix)``.
+    A setting with fewer than ``min_images`` images of some original class gets no index (the rule
+    of :func:`too_few_per_class`); a most asymmetric pair only where some pair differs."""
+    out = []
+    for name, (rows, matrix) in matrices.items():
+        images = rows.image.nunique() if len(rows) else 0
+        covered = metrics.classes_covered(rows, min_images)
+        if covered < len(classes):
+            out.append({"setting": name, "asymmetry index": None,
+                        "95% CI": f"too few images: {covered} of {len(classes)} classes have {min_images} or more",
+                        "images": images, "most asymmetric pair": "-"})
+            continue
+        b = bootstrap_asymmetry(rows, len(classes))
+        top = asymmetric_pairs(matrix, list(classes), top=1)
+        out.append({"setting": name, "asymmetry index": round(b["index"], 3),
+                    "95% CI": f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]" if np.isfinite(b["index"])
+                    else "no successful attack", "images": images,
+                    "most asymmetric pair": f"{top.a[0]} -> {top.b[0]}: {100 * top.a_to_b[0]:.0f}% vs "
+                                            f"{100 * top.b_to_a[0]:.0f}%" if len(top) and top.difference[0] else "-"})
+    return pd.DataFrame(out).set_index("setting")
+
+
+def too_few_per_class(setting: str, rows: pd.DataFrame, classes: int, min_images: int = 2) -> str | None:
+    """The sentence shown instead of per-class-pair figures when the sample ``rows`` has fewer than
+    ``min_images`` images for some original class (None when every class has enough)."""
+    covered = metrics.classes_covered(rows, min_images)
+    if covered == classes:
+        return None
+    return (f"*{setting}:* the targeted sample ({rows.image.nunique() if len(rows) else 0} images) "
+            f"has {min_images} or more images for {covered} of the {classes} original classes. With fewer "
+            "images per class a per-pair rate says nothing, so the class pairs are shown from the exhaustive "
+            "search below.")
+
+
+def vulnerability_distance(maps: dict[str, pd.DataFrame], size: int = 32) -> pd.DataFrame:
+    """Distance to the image centre of each image's most vulnerable pixel, against all pixels."""
+    rows = []
+    every = distance_to_centre(*np.meshgrid(np.arange(size), np.arange(size)), size, size)
+    for name, m in maps.items():
+        top = m.loc[m.groupby("image").best_other_prob.idxmax()]
+        d = distance_to_centre(top.x, top.y, size, size)
+        rows.append({"model": name, "images": len(top), "mean distance of most vulnerable pixel": round(d.mean(), 2),
+                     "mean distance of all pixels": round(float(every.mean()), 2),
+                     "share within 8 px of centre": round(float((d <= 8).mean()), 3),
+                     "share of all pixels within 8 px": round(float((every <= 8).mean()), 3)})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def cube_table(cube: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per network, from its stored cube-against-corners rows: images where some grid colour flips the
+    class, where some cube corner does, where only the grid does, and the mean share of grid colours
+    that flip."""
+    return pd.DataFrame([{"model": name, "images": len(c), "some grid colour flips": int(c.grid_flips.sum()),
+                          "some corner flips": int(c.corner_flips.sum()),
+                          "grid only": int((c.grid_flips & ~c.corner_flips).sum()),
+                          "mean share of grid colours that flip": round(float(c.grid_flip_fraction.mean()), 3)}
+                         for name, c in cube.items()]).set_index("model")
+
+
+def robust_classes_table(exhaustive: dict[str, pd.DataFrame], classes) -> pd.DataFrame:
+    """Mean success (%) of exhaustive attacks from and to each class, one column per network, rows in
+    the first network's order (its most robust class first)."""
+    return pd.concat({name: robust_classes(rows, classes)["mean"] for name, rows in exhaustive.items()},
+                     axis=1).mul(100).round(1).rename_axis("class")
+
+
+def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1):
+    """Original (rows) x target (columns) success rates in percent, one panel per title in
+    ``matrices``, on one colour scale from 0 to the largest cell (rounded up to ten) with one colour
+    bar; blank cells: no data."""
+    largest = max((float(np.nanmax(m.to_numpy())) for m in matrices.values() if m.notna().any().any()), default=1.0)
+    top = max(10.0, 10 * np.ceil(100 * largest / 10))
+    n = len(matrices)
+    cols = min(columns, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols + 0.8, 5.3 * rows), squeeze=False, layout="constrained")
+    for ax, (title, matrix) in zip(axes.flat, matrices.items()):
+        sns.heatmap(100 * matrix, annot=True, fmt=".0f", cmap="rocket_r", vmin=0, vmax=top, ax=ax, cbar=False,
+                    xticklabels=classes, yticklabels=classes, annot_kws={"size": 9.5}, square=True)
+        ax.set_xlabel("target class")
+        ax.set_ylabel("original class")
+        ax.set_title(title, fontsize=10)
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    fig.colorbar(axes.flat[0].collections[0], ax=list(axes.flat[:n]), shrink=0.7,
+                 label=f"success rate (%, scale to the largest cell, {top:.0f})")
+    return fig
+
+
+def from_to_bars(rates: dict[str, pd.DataFrame], classes):
+    """Per class, the success rate of attacks *from* it (its images) and *to* it (as the target),
+    one panel each, one colour per network; ``rates[name]`` from :func:`onepixel.stats.metrics.attacked_from_to`."""
+    colours = network_colours()
+    frames = [r.set_axis(list(classes)).mul(100).rename_axis("class").reset_index().assign(network=name)
+              for name, r in rates.items()]
+    df = pd.concat(frames, ignore_index=True)
+    fig, axes = plt.subplots(2, 1, figsize=(7.0, 5.4), sharex=True, sharey=True)
+    palette = {name: colours.get(name.split(",")[0].split(" ")[0], "grey") for name in rates}
+    for ax, side in zip(axes, ("from", "to")):
+        sns.barplot(df, x="class", y=side, hue="network", palette=palette, ax=ax, legend=side == "from")
+        ax.set_xlabel("")
+        ax.set_ylabel("success rate (%)")
+        ax.set_title(f"attacks {side} each class", fontsize=10)
+    axes[1].tick_params(axis="x", rotation=30)
+    for label in axes[1].get_xticklabels():
+        label.set_horizontalalignment("right")
+    axes[0].set_ylim(0, 1.3 * max(df["from"].max(), df["to"].max()))  # room for the legend
+    axes[0].legend(fontsize=9.5, title="", ncol=len(rates), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def classes_reached(counts: dict[str, pd.Series], paper_means: dict[str, float], classes: int = 10):
+    """The share of images by the number of other classes they can be made to reach
+    (``counts[name]``, one value per image), one bar colour per network, with each network's mean
+    over all images (solid line) and the paper's (dashed) marked in its colour."""
+    colours = network_colours()
+    fig, ax = plt.subplots(figsize=(7.0, 3.6))
+    width = 0.8 / len(counts)
+    for k, (name, reached) in enumerate(counts.items()):
+        share = reached.value_counts(normalize=True).reindex(range(classes), fill_value=0) * 100
+        colour = colours.get(name, "grey")
+        paper = f", paper {paper_means[name]}" if name in paper_means else ""
+        ax.bar(share.index + (k - (len(counts) - 1) / 2) * width, share.values, width=width, color=colour,
+               label=f"{name} (n={len(reached)}): mean {reached.mean():.2f}{paper}")
+        ax.axvline(reached.mean(), color=colour, lw=1.8)
+        if name in paper_means:
+            ax.axvline(paper_means[name], color=colour, lw=1.8, ls="--")
+    ax.set_xlabel("other classes reached")
+    ax.set_ylabel("images (%)")
+    ax.set_xticks(range(classes))
+    ax.legend(fontsize=9.5, title="network: mean per image (line), paper's (dashed)", title_fontsize=9.5)
+    fig.tight_layout()
+    return fig
+
+
+def line_slices(rows: dict[str, dict[str, pd.DataFrame]], classes, labels: dict[str, int], title: str = "",
+                marks: dict[str, dict[str, dict[str, int]]] | None = None):
+    """Small multiples of :func:`onepixel.engine.probes.pixel_lines`: one row per line set (``rows``:
+    row title -> channel -> slice), one column per channel; class probabilities along each line,
+    the true class (``labels[row]``) in bold, prediction changes as dotted lines, one legend.
+    ``marks[row][channel]`` may give the "clean" and the "attack" value, drawn as vertical lines."""
+    channels = list(next(iter(rows.values())))
+    fig, axes = plt.subplots(len(rows), len(channels), figsize=(1.45 * len(channels) + 1.2, 1.45 * len(rows) + 1.5),
+                             sharex=True, sharey=True, squeeze=False)
+    palette = sns.color_palette("tab10", len(classes))
+    shown = set()
+    for r, (row_title, lines) in enumerate(rows.items()):
+        for c, channel in enumerate(channels):
+            ax, df = axes[r, c], lines[channel]
+            for k, name in enumerate(classes):
+                if df[f"p{k}"].max() > 0.05 or k == labels[row_title]:
+                    ax.plot(df.value, df[f"p{k}"], color=palette[k], lw=2.6 if k == labels[row_title] else 1.3)
+                    shown.add(k)
+            for v in crossings(df).to_value:
+                ax.axvline(v, ls=":", color="grey")
+            for what, v in ((marks or {}).get(row_title, {}).get(channel) or {}).items():
+                ax.axvline(v, color="black" if what == "clean" else "crimson", lw=1.2, ls="-" if what == "clean" else "--")
+            ax.tick_params(labelsize=9)
+            if r == 0:
+                ax.set_title({"grey": "all three (grey)"}.get(channel, f"{channel} channel"), fontsize=9.5)
+            if r == len(rows) - 1:
+                ax.set_xlabel("value (0..255)", fontsize=9)
+        axes[r, 0].set_ylabel(row_title.replace(", ", ",\n", 1), fontsize=9)
+    handles = [plt.Line2D([], [], color=palette[k], lw=2) for k in sorted(shown)]
+    names = [short(classes[k]) for k in sorted(shown)]
+    if marks:
+        handles += [plt.Line2D([], [], color="black", lw=1.2), plt.Line2D([], [], color="crimson", lw=1.2, ls="--")]
+        names += ["clean value", "DE's value"]
+    handles.append(plt.Line2D([], [], color="grey", ls=":"))
+    names.append("prediction changes")
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize=9, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    rows_of_legend = -(-len(names) // 4)
+    fig.tight_layout(rect=(0, (0.25 + 0.22 * rows_of_legend) / fig.get_figheight(), 1, 1))
+    return fig
+
+
+def plane(values, pred, clean: tuple[int, int], classes, xlabel: str, ylabel: str, title: str = "", ax=None):
+    """Predicted class over a plane of two coordinates; the clean image's point marked, the classes
+    present named in a legend below the panel."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.5, 4))
+    present = np.unique(pred)
+    palette = sns.color_palette("tab10", len(classes))
+    ax.imshow(pred.T, origin="lower", extent=(values[0], values[-1], values[0], values[-1]), aspect="auto",
+              cmap=ListedColormap(palette), vmin=-0.5, vmax=len(classes) - 0.5, interpolation="nearest")
+    ax.scatter(*clean, marker="x", color="black", s=60, label="clean image")
+    for c in present:
+        ax.scatter([], [], color=palette[c], marker="s", label=short(classes[c]))
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
+    ax.set_title(title, fontsize=10)
+    ax.grid(False)
+    return ax
+
+
+def planes(panels: list[dict], classes):
+    """:func:`plane` panels side by side (``panels``: their keyword arguments)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.5 * len(panels), 4.2), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        plane(classes=classes, ax=ax, **panel)
+    fig.tight_layout()
+    return fig
+
+
+def mean_maps(maps: dict[str, pd.DataFrame]):
+    """Mean over images of the per-pixel vulnerability map, one panel per title in ``maps``, on one
+    colour scale with one colour bar."""
+    grids = {title: m.groupby(["y", "x"]).best_other_prob.mean().unstack() for title, m in maps.items()}
+    top = max(float(g.max().max()) for g in grids.values())
+    fig, axes = plt.subplots(1, len(grids), figsize=(2.1 * len(grids) + 0.9, 2.9), squeeze=False, layout="constrained")
+    for ax, (title, grid) in zip(axes.flat, grids.items()):
+        sns.heatmap(grid, cmap="mako", vmin=0, vmax=top, ax=ax, cbar=False, square=True, xticklabels=8, yticklabels=8)
+        ax.set_title(title, fontsize=10)
+    fig.colorbar(axes.flat[0].collections[0], ax=axes.ravel().tolist(), label="best other-class probability",
+                 shrink=0.85)
+    return fig

@@ -1,0 +1,76 @@
+"""Statistics of the geometric analysis: where the class changes along a slice, class-pair
+asymmetry of success matrices, robust classes and distances from the image centre (pandas and
+numpy only; the probes that evaluate models are in :mod:`onepixel.engine.probes`)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from onepixel.stats.metrics import attacked_from_to, success_matrix
+
+
+def crossings(slice_df: pd.DataFrame, column: str = "value") -> pd.DataFrame:
+    """Where the predicted class changes along a line: the two values around each change."""
+    pred = slice_df.pred.to_numpy()
+    at = np.flatnonzero(pred[1:] != pred[:-1])
+    return pd.DataFrame({"from_value": slice_df[column].to_numpy()[at], "to_value": slice_df[column].to_numpy()[at + 1],
+                         "from_class": pred[at], "to_class": pred[at + 1]})
+
+
+def distance_to_centre(x, y, height: int, width: int) -> np.ndarray:
+    """Euclidean distance (pixels) of (x, y) to the image centre."""
+    return np.hypot(np.asarray(x) - (width - 1) / 2, np.asarray(y) - (height - 1) / 2)
+
+
+def asymmetry_index(matrix: pd.DataFrame | np.ndarray) -> float:
+    """||M - M^T|| / ||M|| (Frobenius) over the off-diagonal entries; 0 for a symmetric matrix."""
+    m = np.nan_to_num(np.asarray(matrix, dtype=float))
+    np.fill_diagonal(m, 0)
+    norm = np.linalg.norm(m)
+    return float(np.linalg.norm(m - m.T) / norm) if norm else float("nan")
+
+
+def bootstrap_asymmetry(rows: pd.DataFrame, classes: int, draws: int = 1000, seed: int = 0) -> dict:
+    """Asymmetry index of the original x target success matrix with a bootstrap 95% interval
+    (images resampled with replacement)."""
+    images = rows.image.unique()
+    groups = {i: g for i, g in rows.groupby("image")}
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(draws):
+        sample = pd.concat([groups[i] for i in rng.choice(images, len(images))])
+        values.append(asymmetry_index(success_matrix(sample, classes)))
+    values = np.array([v for v in values if np.isfinite(v)])
+    low, high = np.quantile(values, [0.025, 0.975]) if len(values) else (np.nan, np.nan)
+    return {"index": asymmetry_index(success_matrix(rows, classes)), "ci_low": float(low), "ci_high": float(high),
+            "images": len(images), "draws": len(values)}
+
+
+def asymmetric_pairs(matrix: pd.DataFrame, names=None, top: int = 10) -> pd.DataFrame:
+    """Class pairs (a, b) with the largest difference between a -> b and b -> a success rates."""
+    m = matrix.to_numpy(dtype=float)
+    rows = []
+    for a in range(len(m)):
+        for b in range(a + 1, len(m)):
+            if np.isfinite(m[a, b]) and np.isfinite(m[b, a]):
+                rows.append({"a": names[a] if names else a, "b": names[b] if names else b,
+                             "a_to_b": m[a, b], "b_to_a": m[b, a], "difference": m[a, b] - m[b, a]})
+    df = pd.DataFrame(rows, columns=["a", "b", "a_to_b", "b_to_a", "difference"])
+    return df.reindex(df.difference.abs().sort_values(ascending=False).index).head(top).reset_index(drop=True)
+
+
+def asymmetry_correlation(matrices: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Spearman rank correlation, between networks, of the antisymmetric parts M - M^T (upper triangle)."""
+    parts = {}
+    for name, m in matrices.items():
+        a = np.nan_to_num(m.to_numpy(dtype=float))
+        iu = np.triu_indices(len(a), 1)
+        parts[name] = (a - a.T)[iu]
+    return pd.DataFrame(parts).corr(method="spearman")
+
+
+def robust_classes(rows: pd.DataFrame, names) -> pd.DataFrame:
+    """Per class: success rate of attacks from it and to it, and their mean, most robust first."""
+    df = attacked_from_to(rows, len(names)).set_axis(list(names))
+    df["mean"] = df.mean(axis=1)
+    return df.sort_values("mean")

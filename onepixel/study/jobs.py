@@ -1,0 +1,110 @@
+"""The study's stored experiments as plain values. A :class:`Job` names one experiment: its kind,
+network, parameters and planned images. Each kind is a registered ``Kind`` that says what the
+job's store entries are called and identified by, what it depends on, what it needs read from the
+store, and how to compute its rows for a chunk of images; the kinds are classes of
+:mod:`onepixel.study.experiments`, registered in :data:`KINDS` when :mod:`onepixel.study` is imported.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from onepixel.engine.settings import DESettings
+
+
+Read = Callable[["Job", int], pd.DataFrame]  # a job's stored rows (entry 0) or companion (entry 1, ...)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One stored experiment of one network. ``n``: that many correctly classified images of the
+    sample (a larger ``n`` extends a smaller one); or ``images``: an explicit list; or ``fooled_by``:
+    the images that another DE job fooled among its sample (the early-stop comparison, transfer)."""
+
+    kind: str
+    model: str
+    params: tuple = ()                     # sorted (name, value) pairs, plain values
+    n: int | None = None
+    images: tuple | None = None
+    fooled_by: "Job | None" = field(default=None, compare=True)
+    seed: int = 0
+
+    @staticmethod
+    def make(kind: str, model: str, n: int | None = None, images=None, fooled_by: "Job | None" = None,
+             seed: int = 0, **params) -> "Job":
+        if kind not in KINDS:
+            raise ValueError(f"unknown experiment kind {kind!r}; choose from {', '.join(KINDS)}")
+        spec = KINDS[kind]
+        if spec.network != (model != ""):
+            raise ValueError(f"a {kind} experiment {'needs a' if spec.network else 'has no'} network, got {model!r}")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+            raise ValueError(f"{kind} {model}: sample size must be a non-negative integer, got {n!r}")
+        params = spec.check(params, fooled_by)
+        return Job(kind, model, tuple(sorted(params.items())), n, None if images is None else tuple(images),
+                   fooled_by, seed)
+
+    @property
+    def parameters(self) -> dict:
+        """The parameters as a dict (``params`` keeps them hashable: sorted name-value pairs)."""
+        return dict(self.params)
+
+    @property
+    def spec(self):  # -> onepixel.study.experiments.Kind
+        return KINDS[self.kind]
+
+    @property
+    def settings(self) -> DESettings:
+        """A DE job's settings."""
+        return DESettings.of(self.parameters)
+
+    @property
+    def key(self) -> tuple:
+        """The experiment and sample this job draws from, whatever its size: jobs with one key share
+        stored rows, and the largest of them covers the others."""
+        return (self.kind, self.model, self.params, self.seed, self.images, self.fooled_by)
+
+    @property
+    def depends_on(self) -> tuple["Job", ...]:
+        """The jobs whose stored rows decide this job's images or inputs: the clean predictions (a
+        sample is drawn among correctly classified images), the job whose fooled images it attacks,
+        and whatever else its kind reads (:meth:`onepixel.study.experiments.Kind.inputs`)."""
+        if not self.spec.network or self.kind == "predictions" or self.images is not None:
+            return ()
+        if self.fooled_by is not None:
+            return (self.fooled_by,)
+        return (Job.make("predictions", self.model), *self.spec.inputs(self))
+
+    @property
+    def name(self) -> str:
+        """The experiment's folder name in the store (e.g. ``de-1px-untargeted``)."""
+        return self.spec.folder(self)
+
+    def label(self, sample: bool = True) -> str:
+        """A short readable description: experiment, network, the settings that differ from the
+        paper's and (``sample``) the images it covers."""
+        extra = self.spec.changes(self)
+        covers = f" ({self.size})"
+        if self.fooled_by is not None:
+            covers = (f" (fooled by {self.fooled_by.model} {self.fooled_by.size})" if self.kind == "transfer"
+                      else " (fooled by the paper rule)")
+        return (f"{self.name}{' ' + self.model if self.model else ''}" + (f" [{', '.join(extra)}]" if extra else "")
+                + ("" if self.kind == "predictions" or not sample else covers))
+
+    @property
+    def size(self) -> int | None:
+        """Images planned: the sample size or the number of images given."""
+        return len(self.images) if self.images else self.n
+
+
+KINDS: dict[str, Any] = {}  # name -> Kind of onepixel.study.experiments, registered when onepixel.study is imported
+
+
+def size_for(n: int | Mapping[str, int], model: str) -> int:
+    """A sample size given as one number, or per network (``{allconv: 500, vgg16: 200}``)."""
+    if isinstance(n, Mapping):
+        if model not in n:
+            raise ValueError(f"sample sizes {dict(n)} give none for {model}")
+        return n[model]
+    return n
