@@ -301,8 +301,10 @@ class DifferentialEvolution:
         """The configured :class:`OnePixelAttack` for ``goal``."""
         check_goal(self, goal, (Untargeted, Targeted))
         targeted = isinstance(goal, Targeted)
-        threshold = {"target_threshold" if targeted else "true_threshold": goal.threshold}
-        settings = replace(self.settings, targeted=targeted, stop_on_flip=goal.stop_on_flip, **threshold)
+        # the goal's threshold; the other one does not apply and stays the paper's (as in stored identities)
+        thresholds = ({"target_threshold": goal.threshold, "true_threshold": PAPER.true_threshold} if targeted
+                      else {"target_threshold": PAPER.target_threshold, "true_threshold": goal.threshold})
+        settings = replace(self.settings, targeted=targeted, stop_on_flip=goal.stop_on_flip, **thresholds)
         return OnePixelAttack(model, settings, seed=self.seed, batch_size=self.batch_size, device=device,
                               progress=progress, incremental=self.incremental)
 

@@ -64,7 +64,7 @@ def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path 
     (:func:`onepixel.stats.comparison.verdict`), the edition it shows (commit and CPU hours of the store,
     :func:`onepixel.study.store.stamp`) and galleries of its most confident successful
     attacks on the CIFAR-10 and the ImageNet networks (saved under ``figures``)."""
-    runs, few, random = summary_runs(page(profile, "00_summary", {"compute": False}))
+    runs, few, random = summary_runs(page(profile, "00_summary"))
     table, record = headline(runs), stamp(profile)
     plots.style()
     images = []

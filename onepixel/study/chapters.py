@@ -17,6 +17,7 @@ import torch
 from onepixel.engine.settings import PAPER, DESettings
 from onepixel.nets.data import ImageDataset
 from onepixel.nets.models import NETWORKS, PUBLISHED, model_and_data
+from onepixel.stats.coverage import CANDIDATES
 from onepixel.stats.metrics import Runs
 from onepixel.study.jobs import Job, size_for
 
@@ -109,11 +110,10 @@ def de(s: Mapping[str, Any], pixels: int = 1, targeted: bool = False) -> DESetti
 
 
 def sized(models: list[str], n, n_imagenet=None) -> list[tuple[str, int]]:
-    """(model, sample size) for every model with a non-zero size; ImageNet networks take
-    ``n_imagenet`` when given."""
-    pairs = [(m, size_for(n_imagenet if n_imagenet is not None and NETWORKS[m].dataset == "imagenet" else n, m))
-             for m in models]
-    return [(m, k) for m, k in pairs if k]
+    """(model, sample size) for every model; ImageNet networks take ``n_imagenet`` when given. A
+    size of 0 keeps its experiment on the page (as empty rows) and out of the plan."""
+    return [(m, size_for(n_imagenet if n_imagenet is not None and NETWORKS[m].dataset == "imagenet" else n, m))
+            for m in models]
 
 
 def predictions(models: list[str]) -> dict[Key, Job]:
@@ -130,12 +130,13 @@ def attacks(s, models, n, pixels: int = 1, targeted: bool = False, n_imagenet=No
 
 
 def one_pixel(s, models, n_untargeted, n_targeted, targeted_models=None, pixels: int = 1,
-              n_imagenet=None) -> dict[Key, Job]:
-    """What :meth:`Page.runs` groups: predictions, non-targeted and targeted DE attacks."""
+              n_imagenet=None, roles: tuple[str, str] = ("untargeted", "targeted")) -> dict[Key, Job]:
+    """What :meth:`Page.runs` groups: predictions, non-targeted and targeted DE attacks (named by
+    ``roles``)."""
     targeted_models = models if targeted_models is None else targeted_models
     return {**predictions(list(dict.fromkeys(models + targeted_models))),
-            **attacks(s, models, n_untargeted, pixels, n_imagenet=n_imagenet),
-            **attacks(s, targeted_models, n_targeted, pixels, True)}
+            **attacks(s, models, n_untargeted, pixels, n_imagenet=n_imagenet, role=roles[0]),
+            **attacks(s, targeted_models, n_targeted, pixels, True, role=roles[1])}
 
 
 def baselines(s, models, methods, n, budget) -> dict[Key, Job]:
@@ -152,8 +153,6 @@ def coverage_job(sizes=(12, 16, 20), any_share=(0.15, 0.25, 0.35), reps: int = 2
     """The simulation of :mod:`onepixel.stats.coverage` over every (images, share with any success) pair;
     a vulnerable image's targets succeed at a Beta(a, b) rate. Its identity names the candidate
     intervals too, so a new candidate is a new stored simulation."""
-    from onepixel.stats.coverage import CANDIDATES  # numpy only
-
     return Job.make("coverage", "", len(sizes) * len(any_share), seed=seed, sizes=tuple(sizes),
                     any_share=tuple(any_share), reps=reps, a=a, b=b, candidates=CANDIDATES)
 
@@ -164,7 +163,8 @@ def coverage_job(sizes=(12, 16, 20), any_share=(0.15, 0.25, 0.35), reps: int = 2
 def _summary(s):
     few = {}
     for m, k in s["few_pixel_settings"]:
-        few |= one_pixel(s, [m], s["few_n_untargeted"], s["few_n_targeted"], pixels=k)
+        few |= one_pixel(s, [m], s["few_n_untargeted"], s["few_n_targeted"], pixels=k,
+                         roles=("few untargeted", "few targeted"))
     return (one_pixel(s, s["models"], s["n_untargeted"], s["n_targeted"], s["targeted_models"],
                       n_imagenet=s["n_untargeted_imagenet"]) | few
             | baselines(s, s["random_models"], ["random"], s["n_baseline"], s["random_budget"])
@@ -175,7 +175,7 @@ def summary_runs(page: Page) -> tuple[dict[str, Runs], dict[tuple[str, int], Run
     """Chapter 00's rows as :func:`onepixel.stats.comparison.paper_summary` takes them: one pixel per
     network, the few-pixel settings and the random search (the README states the same verdict)."""
     s = page.settings
-    few = {(m, k): page.runs([m], k)[m] for m, k in s["few_pixel_settings"]}
+    few = {(m, k): page.runs([m], k, "few untargeted", "few targeted")[m] for m, k in s["few_pixel_settings"]}
     return page.runs(s["models"]), few, {m: page[("random", m)] for m in s["random_models"]}
 
 
@@ -195,8 +195,7 @@ EARLY_STOP = {"at the first flip": {"stop_on_flip": True},
 def early_stop(s, model: str, n_images: int) -> dict[Key, Job]:
     """Per stopping rule: non-targeted DE on the images of the first ``n_images`` of the sample
     that the paper's rule fools (only they have a confidence to compare)."""
-    if not n_images:
-        return {}
+    n_images = size_for(n_images, model)
     paper_rule = Job.make("de", model, n_images, seed=s["seed"], settings=replace(de(s), **EARLY_STOP[PAPER_STOP]))
     return {("early stop", rule): Job.make("de", model, seed=s["seed"], fooled_by=paper_rule,
                                            settings=replace(paper_rule.settings, **change))

@@ -297,8 +297,6 @@ class CoverageKind(Kind):
         return {"simulation": "clustered rate intervals", **job.parameters, "seed": job.seed}
 
     def items(self, job):
-        from onepixel.stats.coverage import scenarios  # numpy only
-
         return list(range(len(scenarios(**job.parameters))))
 
     def chunk_size(self, job):

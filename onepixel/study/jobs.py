@@ -93,6 +93,11 @@ class Job:
                 + ("" if self.kind == "predictions" or not sample else covers))
 
     @property
+    def empty(self) -> bool:
+        """Planned with no images: a sample of 0, or the fooled images of such a job."""
+        return self.n == 0 or (self.fooled_by is not None and self.fooled_by.empty)
+
+    @property
     def size(self) -> int | None:
         """Images planned: the sample size or the number of images given."""
         return len(self.images) if self.images else self.n

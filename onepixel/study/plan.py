@@ -1,12 +1,11 @@
-"""One plan per profile: every chapter's settings, the stored experiments they need, and each
-page's stored rows.
+"""One plan per profile: every chapter's settings and the stored experiments they need.
 
 A profile (``notebooks/profiles/<name>.yaml``) gives ``common`` values for every chapter and a
 section per chapter (by notebook stem) that overrides them (and optionally ``chapters``, the only
 chapters whose experiments it plans); :data:`onepixel.study.chapters.CHAPTERS` declares each chapter's
 defaults (the paper's settings) and experiments, so a key a chapter does not use is an error. A
-notebook calls :func:`page` with the values its user set and gets exactly the stored rows of its
-chapter's experiments; ``onepixel run`` computes :func:`jobs`, in the order
+notebook calls :func:`onepixel.study.rows.page` with the values its user set and gets exactly the
+stored rows of its chapter's experiments; ``onepixel run`` computes :func:`jobs`, in the order
 of the profile's ``priority`` list (patterns over :meth:`Job.label` with ``*`` and ``?`` as wildcards, first match wins;
 a list of patterns is one rank, computed side by side).
 Profiles are read from ``$ONEPIXEL_PROFILES`` when set.
@@ -65,7 +64,7 @@ def load(profile: str) -> dict:
 
 def check_values(where: str, values: Mapping[str, Any]) -> None:
     """Sizes are non-negative integers (or a mapping network -> size); networks are known; DE
-    settings are valid (:class:`onepixel.engine.one_pixel.DESettings` checks them)."""
+    settings are valid (:class:`onepixel.engine.settings.DESettings` checks them)."""
     try:
         DESettings.of(values)
     except (TypeError, ValueError) as e:
@@ -107,7 +106,8 @@ def headline_jobs(profile: str) -> list[Job]:
     if "02_attacks" not in (load(profile).get("chapters") or CHAPTERS):
         return []
     s = settings(profile, "02_attacks")
-    return list(attacks(s, s["models"], s["n_untargeted"], s["pixels"], n_imagenet=s["n_untargeted_imagenet"]).values())
+    planned = attacks(s, s["models"], s["n_untargeted"], s["pixels"], n_imagenet=s["n_untargeted_imagenet"])
+    return [job for job in planned.values() if not job.empty]
 
 
 def matches(label: str, pattern: str) -> bool:
@@ -134,6 +134,8 @@ def jobs(profile: str) -> list[Job]:
     planned: list[Job] = []
 
     def add(job: Job) -> None:
+        if job.empty:  # nothing to compute: its page shows empty rows
+            return
         for dependency in job.depends_on:
             add(dependency)
         planned.append(job)

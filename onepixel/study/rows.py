@@ -71,6 +71,8 @@ def payload(profile: str, job: Job, images: list[int]):
 def job_rows(profile: str, job: Job, device: str = "auto", compute: bool = True, recompute: bool = False,
             quiet: bool = False) -> pd.DataFrame:
     """The job's stored rows for its images; missing ones computed in-process first if ``compute``."""
+    if job.empty:
+        return pd.DataFrame()
     exps = entries(job, results_root(), profile, device)
     if recompute and compute:
         for exp in exps:
@@ -139,7 +141,7 @@ def correct_sample(profile: str, name: str, n: int, seed: int = 0) -> list[int]:
 def in_sample_order(profile: str, job: Job, images: list[int]) -> list[int]:
     """``images`` of a sampled job in the sample's order (so that a partly computed sample of n is a
     complete smaller sample); jobs on given images keep their order."""
-    if job.n is None or job.kind in ("predictions", "coverage") or job.fooled_by is not None:
+    if job.n is None or job.spec.items(job) is not None or job.fooled_by is not None:
         return images
     rank = {image: r for r, image in enumerate(sample_order(profile, job.model, job.seed))}
     return sorted(images, key=lambda i: rank.get(i, len(rank)))
