@@ -150,6 +150,22 @@ register(Network("alexnet", "imagenet", 224, "torchvision IMAGENET1K_V1", "krizh
 ARCHITECTURES = {n: net.build for n, net in NETWORKS.items() if net.build is not None and net.variant_of is None}
 TRAINED_HERE = tuple(n for n, net in NETWORKS.items() if net.trained_here)
 PUBLISHED = tuple(n for n, net in NETWORKS.items() if net.variant_of is None)
+
+
+def control(name: str) -> str:
+    """The network a variant is compared with: the one whose recipe differs from the variant's in
+    one setting, keeping its precision where it can (an fp32 variant's control is the fp32 control
+    of the published recipe; that control's is the published network)."""
+    net = network(name)
+    if net.variant_of is None:
+        raise ValueError(f"{name} is a published network, not a variant")
+    recipe = dict(net.recipe)
+    for drop in sorted(recipe, key=lambda k: k == "bf16"):
+        rest = tuple(sorted((k, v) for k, v in recipe.items() if k != drop))
+        found = [n for n, other in NETWORKS.items() if other.variant_of == net.variant_of and other.recipe == rest]
+        if found or not rest:
+            return found[0] if found else net.variant_of
+    raise ValueError(f"{name} changes {len(recipe)} settings and no registered network changes one fewer")
 MODELS = tuple(NETWORKS)
 
 

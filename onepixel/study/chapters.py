@@ -16,7 +16,7 @@ import torch
 
 from onepixel.engine.settings import PAPER, DESettings
 from onepixel.nets.data import ImageDataset
-from onepixel.nets.models import NETWORKS, PUBLISHED, model_and_data
+from onepixel.nets.models import NETWORKS, PUBLISHED, VARIANTS, model_and_data
 from onepixel.stats.coverage import CANDIDATES
 from onepixel.stats.metrics import Runs
 from onepixel.study.jobs import Job, size_for
@@ -179,9 +179,29 @@ def summary_runs(page: Page) -> tuple[dict[str, Runs], dict[tuple[str, int], Run
     return page.runs(s["models"]), few, {m: page[("random", m)] for m in s["random_models"]}
 
 
-@chapter("01_networks", models=[m for m in PUBLISHED if m != "alexnet"], architectures=CIFAR_MODELS)
+def variants(s, names: list[str]) -> dict[Key, Job]:
+    """Per trained variant (a variant not trained yet plans nothing): its clean predictions, the
+    exhaustive corner search on the images of its published network's exhaustive sample that it
+    classifies correctly, and non-targeted DE on the first ``variant_n_untargeted`` of them; with
+    the published network's rows of the same experiments, so that every comparison is paired."""
+    jobs: dict[Key, Job] = {}
+    for name in names:
+        if not NETWORKS[name].locate().exists():
+            continue
+        base = NETWORKS[name].variant_of
+        published = exhaustive(s, [base], s["n_exhaustive"]) | attacks(s, [base], s["n_exhaustive"])
+        sample = published[("exhaustive", base)]
+        jobs |= predictions([base, name]) | published | {
+            ("variant exhaustive", name): Job.make("exhaustive", name, seed=s["seed"], among=sample, levels=2),
+            ("variant untargeted", name): Job.make("de", name, size_for(s["variant_n_untargeted"], base),
+                                                   seed=s["seed"], among=sample, settings=de(s))}
+    return jobs
+
+
+@chapter("01_networks", **DE, models=[m for m in PUBLISHED if m != "alexnet"], architectures=CIFAR_MODELS,
+         variants=list(VARIANTS), n_exhaustive=100, variant_n_untargeted=100)
 def _networks(s):
-    return predictions(s["models"])
+    return predictions(s["models"]) | variants(s, s["variants"])
 
 
 # The early-stop comparison's rules; the middle one is the paper's 5% rule whatever the profile

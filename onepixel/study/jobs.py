@@ -21,7 +21,10 @@ Read = Callable[["Job", int], pd.DataFrame]  # a job's stored rows (entry 0) or 
 class Job:
     """One stored experiment of one network. ``n``: that many correctly classified images of the
     sample (a larger ``n`` extends a smaller one); or ``images``: an explicit list; or ``fooled_by``:
-    the images that another DE job fooled among its sample (the early-stop comparison, transfer)."""
+    the images that another DE job fooled among its sample (the early-stop comparison, transfer); or
+    ``among``: the images of another job's sample that this network also classifies correctly, in
+    that sample's order, the first ``n`` of them (all when ``n`` is None; a network variant attacked
+    on the published network's images, so that every comparison is paired)."""
 
     kind: str
     model: str
@@ -30,10 +33,11 @@ class Job:
     images: tuple | None = None
     fooled_by: "Job | None" = field(default=None, compare=True)
     seed: int = 0
+    among: "Job | None" = None
 
     @staticmethod
     def make(kind: str, model: str, n: int | None = None, images=None, fooled_by: "Job | None" = None,
-             seed: int = 0, **params) -> "Job":
+             seed: int = 0, among: "Job | None" = None, **params) -> "Job":
         if kind not in KINDS:
             raise ValueError(f"unknown experiment kind {kind!r}; choose from {', '.join(KINDS)}")
         spec = KINDS[kind]
@@ -41,9 +45,12 @@ class Job:
             raise ValueError(f"a {kind} experiment {'needs a' if spec.network else 'has no'} network, got {model!r}")
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
             raise ValueError(f"{kind} {model}: sample size must be a non-negative integer, got {n!r}")
+        if among is not None and (fooled_by is not None or images is not None or among.n is None):
+            raise ValueError(f"{kind} {model}: `among` takes the images of another job's sample, "
+                             "not with `images` or `fooled_by`")
         params = spec.check(params, fooled_by)
         return Job(kind, model, tuple(sorted(params.items())), n, None if images is None else tuple(images),
-                   fooled_by, seed)
+                   fooled_by, seed, among)
 
     @property
     def parameters(self) -> dict:
@@ -63,7 +70,8 @@ class Job:
     def key(self) -> tuple:
         """The experiment and sample this job draws from, whatever its size: jobs with one key share
         stored rows, and the largest of them covers the others."""
-        return (self.kind, self.model, self.params, self.seed, self.images, self.fooled_by)
+        return (self.kind, self.model, self.params, self.seed, self.images, self.fooled_by,
+                *((self.among.model, self.among.n, self.among.seed) if self.among else ()))
 
     @property
     def depends_on(self) -> tuple["Job", ...]:
@@ -74,7 +82,8 @@ class Job:
             return ()
         if self.fooled_by is not None:
             return (self.fooled_by,)
-        return (Job.make("predictions", self.model), *self.spec.inputs(self))
+        among = () if self.among is None else (Job.make("predictions", self.among.model),)
+        return (Job.make("predictions", self.model), *among, *self.spec.inputs(self))
 
     @property
     def name(self) -> str:
@@ -86,6 +95,8 @@ class Job:
         paper's and (``sample``) the images it covers."""
         extra = self.spec.changes(self)
         covers = f" ({self.size})"
+        if self.among is not None:
+            covers = f" ({'' if self.n is None else f'{self.n} of '}{self.among.model} {self.among.n})"
         if self.fooled_by is not None:
             covers = (f" (fooled by {self.fooled_by.model} {self.fooled_by.size})" if self.kind == "transfer"
                       else " (fooled by the paper rule)")
@@ -95,7 +106,8 @@ class Job:
     @property
     def empty(self) -> bool:
         """Planned with no images: a sample of 0, or the fooled images of such a job."""
-        return self.n == 0 or (self.fooled_by is not None and self.fooled_by.empty)
+        return (self.n == 0 or (self.fooled_by is not None and self.fooled_by.empty)
+                or (self.among is not None and self.among.empty))
 
     @property
     def size(self) -> int | None:

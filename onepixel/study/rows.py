@@ -42,7 +42,16 @@ def job_images(profile: str, job: Job, compute: bool = True) -> list[int] | None
     if job.fooled_by is not None:
         source = job_rows(profile, job.fooled_by, compute=False, quiet=True)
         return sorted(source.image[source.success].unique().tolist())
+    if job.among is not None:
+        return sorted(among_order(profile, job)[:job.n])
     return correct_sample(profile, job.model, job.n, job.seed)
+
+
+def among_order(profile: str, job: Job) -> list[int]:
+    """The images of ``job.among``'s sample that ``job.model`` classifies correctly, in that sample's order."""
+    p = predictions(profile, job.model, compute=False)
+    correct = set(p.image[p.pred == p.label].tolist())
+    return [i for i in sample_order(profile, job.among.model, job.among.seed)[:job.among.n] if i in correct]
 
 
 def stored_images(profile: str, job: Job) -> set[int]:
@@ -141,9 +150,10 @@ def correct_sample(profile: str, name: str, n: int, seed: int = 0) -> list[int]:
 def in_sample_order(profile: str, job: Job, images: list[int]) -> list[int]:
     """``images`` of a sampled job in the sample's order (so that a partly computed sample of n is a
     complete smaller sample); jobs on given images keep their order."""
-    if job.n is None or job.spec.items(job) is not None or job.fooled_by is not None:
+    if job.spec.items(job) is not None or job.fooled_by is not None or (job.n is None and job.among is None):
         return images
-    rank = {image: r for r, image in enumerate(sample_order(profile, job.model, job.seed))}
+    order = among_order(profile, job) if job.among is not None else sample_order(profile, job.model, job.seed)
+    rank = {image: r for r, image in enumerate(order)}
     return sorted(images, key=lambda i: rank.get(i, len(rank)))
 
 

@@ -1,0 +1,166 @@
+"""How much the network decides (chapter 01): each trained variant of a published network (one
+training setting changed: seed, label smoothing, precision) against its control
+(:func:`onepixel.nets.models.control`), attacked on the same images, next to the paper's values."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from onepixel.nets.models import control, network
+from onepixel.stats import metrics, paper
+from onepixel.study.chapters import Page
+
+
+def measured(page: Page) -> dict[str, dict[str, pd.DataFrame]]:
+    """Per network of the comparison, the published ones first: its clean predictions and its
+    exhaustive and DE rows (a published network's on its whole sample, a variant's on the images
+    of that sample it classifies correctly). Variants not trained yet are absent."""
+    out: dict[str, dict[str, pd.DataFrame]] = {}
+    trained = page.named("variant exhaustive")
+    for name in trained:
+        base = network(name).variant_of
+        out.setdefault(base, {"predictions": page[("predictions", base)], "exhaustive": page[("exhaustive", base)],
+                              "de": page[("untargeted", base, 1)]})
+    for name, rows in trained.items():
+        out[name] = {"predictions": page[("predictions", name)], "exhaustive": rows,
+                     "de": page.named("variant untargeted")[name]}
+    return out
+
+
+def _per_image(rows: pd.DataFrame) -> pd.Series:
+    return rows.groupby("image").success.any() if len(rows) else pd.Series(dtype=bool)
+
+
+def _points(d: dict) -> str:
+    return f"{100 * d['diff']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}] (n={d['n']})"
+
+
+def _change(name: str) -> str:
+    net = network(name)
+    if net.variant_of is None:
+        return "published recipe"
+    before, after = dict(network(control(name)).recipe), dict(net.recipe)
+    return ", ".join(_SETTING.get((k, after[k]), f"{k.replace('_', ' ')} {after[k]}")
+                     for k in after if before.get(k) != after[k])
+
+
+_SETTING = {("bf16", False): "fp32 (no bfloat16 autocast)"}
+
+
+def differences(data: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str, dict]]:
+    """Per variant whose control is measured: the paired differences variant - control of the
+    exhaustive and the DE success, on the images both attacked (Newcombe's paired interval)."""
+    out = {}
+    for name in data:
+        if network(name).variant_of is None or control(name) not in data:
+            continue
+        out[name] = {}
+        for kind, per_image in (("exhaustive", _per_image), ("de", lambda r: r.set_index("image").success)):
+            ours, theirs = per_image(data[name][kind]), per_image(data[control(name)][kind])
+            both = ours.index.intersection(theirs.index)
+            out[name][kind] = metrics.paired_difference(ours[both], theirs[both])
+    return out
+
+
+def variant_table(data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> pd.DataFrame:
+    """One row per network: what its training changes against its control, clean accuracy, the
+    exhaustive and DE one-pixel success (95% Wilson interval, n) with the paired difference from the
+    control, the paper's confidence (mean probability of the adversarial class over successes),
+    mean evaluations and the share of attacks that stopped before ``maxiter`` generations."""
+    diffs = differences(data)
+    rows = []
+    for name, d in data.items():
+        p, de = d["predictions"], d["de"]
+        ex = _per_image(d["exhaustive"])
+        row = {"network": name, "control": control(name) if network(name).variant_of else "-",
+               "change": _change(name), "accuracy %": round(100 * float((p.pred == p.label).mean()), 2)}
+        for label, success in (("exhaustive", ex), ("DE", de.success if len(de) else pd.Series(dtype=bool))):
+            r = metrics.rate(success)
+            row[f"{label} %"] = metrics.percent(r) if r["n"] else "-"
+            diff = diffs.get(name, {}).get("exhaustive" if label == "exhaustive" else "de")
+            row[f"{label} - control, points"] = _points(diff) if diff and diff["n"] > 1 else "-"
+        ok = de.success.any() if len(de) else False
+        row |= {"confidence %": round(100 * metrics.confidence(de), 1) if ok else "-",
+                "mean evaluations": f"{de.evaluations.mean():,.0f}" if len(de) else "-",
+                "early stops %": round(100 * float((de.generations < maxiter).mean()), 1) if len(de) else "-"}
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("network")
+
+
+def _estimates(rows: pd.DataFrame) -> dict[str, tuple[float, float, float]]:
+    """DE success and confidence (%, with 95% interval) of one network's rows."""
+    r = metrics.rate(rows.success)
+    out = {"success": (100 * r["rate"], 100 * r["ci_low"], 100 * r["ci_high"])}
+    ok = rows[rows.success]
+    c = metrics.mean_interval(ok.adv_prob) if len(ok) else None
+    out["confidence"] = (100 * c["mean"], 100 * c["ci_low"], 100 * c["ci_high"]) if c else (np.nan,) * 3
+    return out
+
+
+def figure(data: dict[str, dict[str, pd.DataFrame]]) -> plt.Figure:
+    """Per published network (a row of panels), each network's DE success rate and confidence with
+    its 95% interval; the dashed line is the paper's Table VIII value."""
+    bases = [n for n in data if network(n).variant_of is None]
+    fig, axes = plt.subplots(len(bases), 2, figsize=(6.4, 0.5 + 0.42 * len(data) + 0.5 * len(bases)),
+                             squeeze=False, sharex="col", gridspec_kw={"height_ratios": [
+                                 1 + sum(network(n).variant_of == b for n in data) for b in bases]})
+    for row, base in enumerate(bases):
+        names = [base] + [n for n in data if network(n).variant_of == base]
+        for col, (measure, key) in enumerate((("success", "untargeted"), ("confidence", "confidence"))):
+            ax = axes[row, col]
+            for y, name in enumerate(names):
+                if not len(data[name]["de"]):
+                    continue
+                mid, lo, hi = _estimates(data[name]["de"])[measure]
+                ax.errorbar(mid, y, xerr=[[mid - lo], [hi - mid]], fmt="o", color="C0" if y == 0 else "C1", ms=4)
+            ax.axvline(paper.ORIGINAL_TEST_SET[base][key], ls="--", color="0.3", lw=1)
+            ax.set_yticks(range(len(names)), names if col == 0 else [""] * len(names))
+            ax.set_ylim(len(names) - 0.5, -0.5)
+            if row == len(bases) - 1:
+                ax.set_xlabel(f"DE {'success' if measure == 'success' else 'confidence'} %")
+    fig.tight_layout()
+    return fig
+
+
+def sentence(data: dict[str, dict[str, pd.DataFrame]]) -> str:
+    """Per published network with attacked variants: the gap between our non-targeted DE success and
+    the paper's Table VIII value, each variant's paired difference from its control (toward or away
+    from the paper's value), and whether a change of seed, or of recipe towards the paper, moves the
+    rate by as much as the gap."""
+    diffs = differences(data)
+    parts = []
+    for base in (n for n in data if network(n).variant_of is None):
+        mine = {n: d["de"] for n, d in diffs.items() if network(n).variant_of == base and d["de"]["n"] > 1}
+        if not mine:
+            continue
+        ours, theirs = 100 * float(data[base]["de"].success.mean()), paper.ORIGINAL_TEST_SET[base]["untargeted"]
+        gap = ours - theirs
+        moves = [f"{_change(n)} {100 * d['diff']:+.1f} points [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}] "
+                 f"on {d['n']} images"
+                 + ("" if d["diff"] == 0 or gap == 0 else
+                    f", {'toward' if np.sign(d['diff']) != np.sign(gap) else 'away from'} the paper's value")
+                 for n, d in mine.items()]
+        seeds = [100 * abs(d["diff"]) for n, d in mine.items() if "seed" in _change(n)]
+        toward = [100 * abs(d["diff"]) for n, d in mine.items()
+                  if "seed" not in _change(n) and np.sign(d["diff"]) == -np.sign(gap)]
+        verdicts = []
+        if seeds:
+            verdicts.append(f"a change of seed alone moves the rate by {'as much as' if max(seeds) >= abs(gap) else 'less than'}"
+                            f" the gap (at most {max(seeds):.1f} points)")
+        if any("seed" not in _change(n) for n in mine):
+            verdicts.append("a change of recipe " + (f"moves it toward the paper by {'as much as' if max(toward) >= abs(gap) else 'less than'}"
+                                                     f" the gap (at most {max(toward):.1f} points)" if toward
+                                                     else "does not move it toward the paper's value"))
+        zero = [n for n, d in mine.items() if d["ci_low"] <= 0 <= d["ci_high"]]
+        verdicts.append("no difference is distinguishable from zero at 95%" if len(zero) == len(mine) else
+                        "every difference is distinguishable from zero at 95%" if not zero else
+                        f"the 95% interval of {', '.join(_change(n) for n in zero)} contains zero")
+        parts.append(f"{paper.PAPER_NAME[base]}: our non-targeted success {ours:.1f}% against the paper's {theirs:.1f}%, "
+                     f"a gap of {gap:+.1f} points. Paired against its control: {'; '.join(moves)}. "
+                     f"{'; '.join(verdicts)[0].upper()}{'; '.join(verdicts)[1:]}.")
+    if parts:
+        return " ".join(parts)
+    if any(network(n).variant_of for n in data):
+        return "No variant and its control share more than one attacked image yet: nothing to compare."
+    return "No variant is trained and attacked yet."

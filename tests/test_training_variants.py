@@ -1,0 +1,101 @@
+"""Network variants: planned only once trained, attacked on the published network's images, each
+compared with its control (one training setting apart) and with the paper."""
+import pandas as pd
+import pytest
+
+from onepixel.nets import models
+from onepixel.publish import training
+from onepixel.study import chapters, rows
+from onepixel.study.jobs import Job
+
+from .conftest import shared_or_skip
+
+
+def test_each_variant_is_compared_with_the_network_one_setting_away():
+    assert models.control("allconv_seed1") == "allconv"
+    assert models.control("allconv_fp32") == "allconv"
+    assert models.control("allconv_fp32_ls0") == "allconv_fp32", "the fp32 control, not the bf16 ls0 variant"
+    assert models.control("vgg16_fp32_ls0") == "vgg16_fp32"
+    with pytest.raises(ValueError, match="allconv is a published network"):
+        models.control("allconv")
+
+
+def test_only_trained_variants_are_planned_on_the_published_sample(tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "WEIGHTS_DIR", tmp_path)
+    (tmp_path / "allconv_fp32.pt").write_bytes(b"")
+    s = {**chapters.COMMON, **chapters.DE, "n_exhaustive": {"allconv": 500, "vgg16": 200},
+         "variant_n_untargeted": {"allconv": 100, "vgg16": 50}}
+    jobs = chapters.variants(s, ["allconv_fp32", "vgg16_fp32"])
+    assert ("variant exhaustive", "vgg16_fp32") not in jobs, "not trained: nothing planned"
+    published = Job.make("exhaustive", "allconv", 500, levels=2)
+    assert jobs[("variant exhaustive", "allconv_fp32")] == Job.make("exhaustive", "allconv_fp32", among=published,
+                                                                     levels=2)
+    de = jobs[("variant untargeted", "allconv_fp32")]
+    assert (de.n, de.among) == (100, published)
+    assert de.label() == "de-1px-untargeted allconv_fp32 (100 of allconv 500)"
+    assert de.depends_on == (Job.make("predictions", "allconv_fp32"), Job.make("predictions", "allconv"))
+    assert jobs[("untargeted", "allconv", 1)].n == 500 and ("exhaustive", "allconv") in jobs
+    with pytest.raises(ValueError, match="`among` takes the images of another job's sample"):
+        Job.make("de", "allconv_fp32", 10, images=[1, 2], among=published)
+
+
+def test_a_job_among_another_sample_takes_the_images_its_network_also_gets_right(tmp_path, monkeypatch):
+    shared_or_skip("models")
+    from onepixel.nets.models import test_data
+    from onepixel.study.experiments import entries
+
+    monkeypatch.setenv("ONEPIXEL_RESULTS", str(tmp_path))
+    cost = {"wall_seconds": 0.0, "cpu_seconds": 0.0}
+    for model, right in (("resnet20", lambda i: i % 2 == 0), ("resnet32", lambda i: i % 3 != 0)):
+        n = len(test_data(model))
+        frame = pd.DataFrame({"image": range(n), "label": 0, "pred": [0 if right(i) else 1 for i in range(n)],
+                              "prob": 1.0, "true_prob": 1.0})
+        entries(Job.make("predictions", model), tmp_path, "p")[0].append(frame, cost)
+    published = Job.make("exhaustive", "resnet20", 40, levels=2)
+    sample = rows.sample_order("p", "resnet20")[:40]
+    kept = [i for i in sample if i % 3 != 0]
+    first = Job.make("de", "resnet32", 10, among=published)
+    assert rows.job_images("p", first, compute=False) == sorted(kept[:10])
+    assert rows.in_sample_order("p", first, sorted(kept[:10])) == kept[:10], "computed in the sample's order"
+    every = Job.make("exhaustive", "resnet32", among=published, levels=2)
+    assert rows.job_images("p", every, compute=False) == sorted(kept)
+
+
+def _de(images, successes, adv=0.6, generations=100):
+    return pd.DataFrame({"image": images, "success": [i in successes for i in images], "adv_prob": adv,
+                         "generations": generations, "evaluations": 40_402})
+
+
+def _exhaustive(images, successes):
+    return pd.DataFrame([{"image": i, "target": t, "success": i in successes and t == 0}
+                         for i in images for t in range(9)])
+
+
+def _network(de, ex, right=90):
+    return {"predictions": pd.DataFrame({"pred": [0] * 100, "label": [0] * right + [1] * (100 - right)}),
+            "de": de, "exhaustive": ex}
+
+
+def test_variants_are_paired_with_their_control_and_the_gap_to_the_paper_is_stated():
+    images = list(range(100))
+    data = {"allconv": _network(_de(images, range(30)), _exhaustive(images, range(30))),
+            "allconv_fp32": _network(_de(images[:40], range(10)), _exhaustive(images, range(10))),
+            "allconv_fp32_ls0": _network(_de(images[:40], range(20), generations=12), _exhaustive(images[:80], range(20))),
+            "allconv_fp32_seed1": _network(_de(images[:40], range(10)), _exhaustive(images, range(10)))}
+    diffs = training.differences(data)
+    assert diffs["allconv_fp32_ls0"]["de"]["diff"] == pytest.approx(0.25) and diffs["allconv_fp32_ls0"]["de"]["n"] == 40
+    assert diffs["allconv_fp32_ls0"]["exhaustive"]["n"] == 80, "on the images both attacked"
+    assert diffs["allconv_fp32"]["de"]["n"] == 40 and diffs["allconv_fp32"]["de"]["diff"] == pytest.approx(-0.5)
+    table = training.variant_table(data, maxiter=100)
+    assert table.loc["allconv_fp32_ls0", "control"] == "allconv_fp32"
+    assert table.loc["allconv_fp32_ls0", "change"] == "label smoothing 0.0"
+    assert table.loc["allconv_fp32_ls0", "early stops %"] == 100.0 and table.loc["allconv", "early stops %"] == 0.0
+    assert table.loc["allconv_fp32_ls0", "DE - control, points"].startswith("+25.0 [")
+    assert table.loc["allconv", "DE - control, points"] == "-" and table.loc["allconv", "accuracy %"] == 90.0
+    text = training.sentence(data)
+    assert text.startswith("AllConv: our non-targeted success 30.0% against the paper's 22.6%, a gap of +7.4 points.")
+    assert "label smoothing 0.0 +25.0 points [+10.3, +38.0] on 40 images, away from" in text and "away from the paper's value" in text
+    assert "A change of seed alone moves the rate by less than the gap (at most 0.0 points)" in text
+    assert "a change of recipe moves it toward the paper by as much as the gap (at most 50.0 points)" in text
+    assert training.sentence({}) == "No variant is trained and attacked yet."
+    training.figure(data)
