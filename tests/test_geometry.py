@@ -99,16 +99,60 @@ def test_the_cube_table_counts_images_per_network():
     assert table.loc["nin", "grid only"] == 0 and table.index.name == "model"
 
 
-def test_the_planes_go_through_the_most_confident_successful_attack():
-    from types import SimpleNamespace
+def test_stored_planes_draw_the_most_confident_attack_with_its_neighbour(black):
+    from onepixel.engine.probes import pixel_planes
+    from onepixel.publish.geometry import stored_planes
 
-    from onepixel.engine.probes import attack_planes
+    image = black.clone()
+    image[0, 4, 3] = 0.2  # red of (3, 4): 51
+    frames = []
+    for image_id, conf, (x, y) in ((7, 0.6, (0, 0)), (9, 0.9, (3, 4))):
+        p = pixel_planes(Linear(1.0), image, x, y, steps=5, device="cpu")
+        one = p.plane == "one pixel"
+        frames.append(p.assign(image=image_id, adv_prob=conf, attack_first=np.where(one, 255, np.nan),
+                               attack_second=np.where(one, 10, np.nan)))
+    panels, shown = stored_planes(pd.concat(frames, ignore_index=True))
+    assert shown == 9 and [p["title"] for p in panels] == ["pixel (3, 4)", "two pixels"]
+    assert panels[0]["clean"] == (51, 0) and panels[0]["attack"] == (255, 10) and panels[1]["attack"] is None
+    assert panels[1]["ylabel"] == "red of (4, 4)"
+    values = panels[0]["values"]
+    assert np.array_equal(panels[0]["pred"] == 1, (values[:, None] + values[None, :]) / 255 > 1.0)
+    edge = pixel_planes(Linear(1.0), image, 7, 2, steps=3, device="cpu")
+    assert set(edge[edge.plane == "two pixels"].x2) == {6}, "at the right edge the neighbour is on the left"
 
-    images = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
-    images[1, 0, 4, 3] = 51  # red of (3, 4) at 0.2
-    data = SimpleNamespace(images=images)
-    rows = pd.DataFrame({"image": [0, 1], "success": [True, True], "adv_prob": [0.6, 0.9], "x": [0, 3], "y": [0, 4]})
-    panels, image = attack_planes(Linear(0.6), data, rows, steps=5, device="cpu")
-    assert image == 1 and panels[0]["clean"] == (51, 0) and panels[1]["ylabel"] == "red of (4, 4)"
-    assert panels[0]["pred"][-1, -1] == 1 and panels[0]["pred"][0, 0] == 0  # r + g crosses 0.6 on the plane
-    assert attack_planes(Linear(0.6), data, rows.assign(success=False), steps=5, device="cpu") is None
+
+def test_stored_lines_give_the_attacked_pixel_first_with_its_marks(black):
+    from onepixel.engine.probes import pixel_lines
+    from onepixel.publish.geometry import stored_lines
+
+    image = black.clone()
+    image[1, 4, 3] = 0.2  # green of (3, 4): 51
+    attacked = pixel_lines(Linear(0.6), image, 3, 4, steps=4, device="cpu")
+    assert attacked.channel.unique().tolist() == ["r", "g", "b", "grey"] and len(attacked) == 16
+    attacked = attacked.assign(attack=attacked.channel.map({"r": 200, "g": 0, "b": 9}), where="DE pixel", x=3, y=4)
+    elsewhere = pixel_lines(Linear(0.6), image, 1, 1, steps=4, device="cpu").assign(attack=np.nan,
+                                                                                   where="random pixel", x=1, y=1)
+    rows = pd.concat([elsewhere, attacked]).assign(image=5, label=0, adv_prob=0.7)
+    lines, labels, marks = stored_lines(rows, ["cat", "dog"])
+    assert list(lines) == ["5 (cat), DE pixel (3, 4)", "5 (cat), random pixel (1, 1)"]
+    assert list(lines["5 (cat), DE pixel (3, 4)"]) == ["r", "g", "b", "grey"] and set(labels.values()) == {0}
+    assert marks["5 (cat), DE pixel (3, 4)"]["g"] == {"clean": 51, "attack": 0}
+    assert marks["5 (cat), random pixel (1, 1)"]["r"] == {"clean": 0}
+
+
+def test_a_probe_goes_through_the_most_confident_attacks_of_a_one_pixel_de_job():
+    import onepixel.study  # noqa: F401  (registers the kinds)
+    from onepixel.study.jobs import Job
+
+    de = Job.make("de", "allconv", 500)
+    lines = Job.make("lines", "allconv", 2, fooled_by=de, steps=256)
+    assert lines.label() == "lines-256 allconv (top 2 of allconv 500)" and lines.depends_on == (de,)
+    source = pd.DataFrame({"image": [4, 8, 15, 16], "success": [True, False, True, True],
+                           "adv_prob": [0.5, 0.99, 0.9, 0.7]})
+    assert lines.spec.select(lines, source) == [15, 16]
+    assert Job.make("transfer", "nin", fooled_by=de).spec.select(None, source) == [4, 15, 16]
+    with pytest.raises(ValueError, match="one-pixel DE job"):
+        Job.make("planes", "allconv", 1, fooled_by=Job.make("de", "allconv", 5, pixels=3), steps=8)
+    with pytest.raises(ValueError, match="steps must be an integer >= 2"):
+        Job.make("planes", "allconv", 1, fooled_by=de, steps=1)
+    assert Job.make("de", "allconv", fooled_by=de).label().endswith("(fooled by the paper rule)")

@@ -40,29 +40,13 @@ def line_slice(model: nn.Module, image: torch.Tensor, x: int, y: int, channel: s
     return df
 
 
-def pixel_lines(model: nn.Module, image: torch.Tensor, x: int, y: int, device: str = "auto") -> dict[str, pd.DataFrame]:
-    """:func:`line_slice` along every channel of pixel (x, y) and along the grey axis."""
-    return {channel: line_slice(model, image, x, y, channel, device=device) for channel in ("r", "g", "b", "grey")}
-
-
-def attack_lines(model: nn.Module, data, rows: pd.DataFrame, n_images: int, rng: np.random.Generator,
-                 device: str = "auto") -> tuple[dict, dict, dict]:
-    """:func:`pixel_lines` through the pixel of the ``n_images`` most confident successful attacks
-    of ``rows`` (on ``data``, a whole test set) and through a random pixel of each image, keyed by a readable title:
-    the lines, each title's true class, and the clean and the attack's values per channel (the
-    arguments of :func:`onepixel.publish.geometry.line_slices`)."""
-    lines, labels, marks = {}, {}, {}
-    for r in rows[rows.success].nlargest(n_images, "adv_prob").itertuples():
-        image = data.images[int(r.image)].float() / 255  # a whole test set: an image's id is its position
-        h, w = image.shape[1:]
-        for where, (x, y) in (("DE pixel", (int(r.x), int(r.y))),
-                              ("random pixel", (int(rng.integers(0, w)), int(rng.integers(0, h))))):
-            key = f"{r.image} ({data.classes[r.label]}), {where} ({x}, {y})"
-            lines[key], labels[key] = pixel_lines(model, image, x, y, device), int(r.label)
-            clean = _pixel(image, x, y).tolist()
-            marks[key] = {ch: {"clean": clean[i], **({"attack": int((r.r, r.g, r.b)[i])} if where == "DE pixel" else {})}
-                          for i, ch in enumerate("rgb")}
-    return lines, labels, marks
+def pixel_lines(model: nn.Module, image: torch.Tensor, x: int, y: int, steps: int = 256,
+                device: str = "auto") -> pd.DataFrame:
+    """:func:`line_slice` along every channel of pixel (x, y) and along the grey axis, one frame
+    with a ``channel`` column (r, g, b, grey) and the channel's ``clean`` value (none for grey)."""
+    clean = dict(zip("rgb", _pixel(image, x, y).tolist()))
+    return pd.concat([line_slice(model, image, x, y, channel, steps, device).assign(
+        channel=channel, clean=clean.get(channel, np.nan)) for channel in ("r", "g", "b", "grey")], ignore_index=True)
 
 
 def plane_slice(model: nn.Module, image: torch.Tensor, first: tuple[int, int, str], second: tuple[int, int, str],
@@ -91,25 +75,22 @@ def plane_slice(model: nn.Module, image: torch.Tensor, first: tuple[int, int, st
     return (values, probs.argmax(1).numpy().reshape(steps, steps), probs.max(1).values.numpy().reshape(steps, steps))
 
 
-def attack_planes(model: nn.Module, data, rows: pd.DataFrame, steps: int = 64,
-                  device: str = "auto") -> tuple[list[dict], int] | None:
-    """The planes through the pixel of the most confident successful attack in ``rows`` (on
-    ``data``, a whole test set): its red and green channels, and its red channel against its
-    neighbour's; as :func:`onepixel.publish.geometry.planes` panels, with the image. None without a success."""
-    ok = rows[rows.success].sort_values("adv_prob", ascending=False)
-    if not len(ok):
-        return None
-    r = ok.iloc[0]
-    image = data.images[int(r.image)].float() / 255  # a whole test set: an image's id is its position
-    x, y = int(r.x), int(r.y)
+def pixel_planes(model: nn.Module, image: torch.Tensor, x: int, y: int, steps: int = 64,
+                 device: str = "auto") -> pd.DataFrame:
+    """The two planes through pixel (x, y): its red and green channels ("one pixel"), and its red
+    channel against the red channel of its right-hand neighbour (left-hand at the edge; "two
+    pixels"). One row per grid point: plane, the pixels, the two values, the predicted class, and
+    the clean image's two values."""
     x2 = x + 1 if x < image.shape[2] - 1 else x - 1
-    red, green, red2 = (int((image[c, y, px] * 255).round()) for c, px in ((0, x), (1, x), (0, x2)))
-    values, pred, _ = plane_slice(model, image, (x, y, "r"), (x, y, "g"), steps, device)
-    values2, pred2, _ = plane_slice(model, image, (x, y, "r"), (x2, y, "r"), steps, device)
-    return [dict(values=values, pred=pred, clean=(red, green), xlabel="red", ylabel="green",
-                 title=f"pixel ({x}, {y})"),
-            dict(values=values2, pred=pred2, clean=(red, red2), xlabel=f"red of ({x}, {y})",
-                 ylabel=f"red of ({x2}, {y})", title="two pixels")], int(r.image)
+    red, green, red2 = (int(v) for v in (*_pixel(image, x, y)[:2], _pixel(image, x2, y)[0]))
+    frames = []
+    for plane, second, clean in (("one pixel", (x, y, "g"), green), ("two pixels", (x2, y, "r"), red2)):
+        values, pred, _ = plane_slice(model, image, (x, y, "r"), second, steps, device)
+        first, other = np.meshgrid(values, values, indexing="ij")
+        frames.append(pd.DataFrame({"plane": plane, "x": x, "y": y, "x2": second[0], "first": first.ravel(),
+                                    "second": other.ravel(), "pred": pred.ravel(), "clean_first": red,
+                                    "clean_second": clean}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def colour_cube(model: nn.Module, image: torch.Tensor, label: int, x: int, y: int, levels: int = 16,

@@ -195,9 +195,45 @@ def line_slices(rows: dict[str, dict[str, pd.DataFrame]], classes, labels: dict[
     return fig
 
 
-def plane(values, pred, clean: tuple[int, int], classes, xlabel: str, ylabel: str, title: str = "", ax=None):
-    """Predicted class over a plane of two coordinates; the clean image's point marked, the classes
-    present named in a legend below the panel."""
+def stored_lines(rows: pd.DataFrame, classes) -> tuple[dict, dict, dict]:
+    """A stored ``lines`` probe as the arguments of :func:`line_slices`, the most confident attack
+    first, its attacked pixel before the random one: per row title the lines by channel, the true
+    class, and the clean and the DE's value per channel."""
+    lines, labels, marks = {}, {}, {}
+    order = rows.sort_values(["adv_prob", "image", "where"], ascending=[False, True, True])
+    for (image, where), probe in order.groupby(["image", "where"], sort=False):
+        first = probe.iloc[0]
+        key = f"{image} ({classes[int(first.label)]}), {where} ({int(first.x)}, {int(first.y)})"
+        lines[key] = {ch: line.reset_index(drop=True) for ch, line in probe.groupby("channel", sort=False)}
+        labels[key] = int(first.label)
+        marks[key] = {ch: {"clean": int(line.clean.iloc[0]),
+                           **({} if np.isnan(line.attack.iloc[0]) else {"attack": int(line.attack.iloc[0])})}
+                      for ch, line in lines[key].items() if ch in ("r", "g", "b")}
+    return lines, labels, marks
+
+
+def stored_planes(rows: pd.DataFrame) -> tuple[list[dict], int]:
+    """A stored ``planes`` probe of the most confident attack as :func:`planes` panels, and its image."""
+    image = int(rows.sort_values(["adv_prob", "image"], ascending=[False, True]).image.iloc[0])
+    panels = []
+    for name, grid in rows[rows.image == image].groupby("plane", sort=False):
+        first = grid.iloc[0]
+        values = np.sort(grid["first"].unique())
+        pred = grid.pivot(index="first", columns="second", values="pred").loc[values, values].to_numpy()
+        x, y, x2 = int(first.x), int(first.y), int(first.x2)
+        one = name == "one pixel"
+        panels.append(dict(values=values, pred=pred, clean=(int(first.clean_first), int(first.clean_second)),
+                           attack=None if np.isnan(first.attack_first) else (int(first.attack_first),
+                                                                              int(first.attack_second)),
+                           xlabel="red" if one else f"red of ({x}, {y})", ylabel="green" if one else f"red of ({x2}, {y})",
+                           title=f"pixel ({x}, {y})" if one else "two pixels"))
+    return panels, image
+
+
+def plane(values, pred, clean: tuple[int, int], classes, xlabel: str, ylabel: str, title: str = "", ax=None,
+          attack: tuple[int, int] | None = None):
+    """Predicted class over a plane of two coordinates; the clean image's point marked (and the
+    DE's, ``attack``), the classes present named in a legend below the panel."""
     if ax is None:
         _, ax = plt.subplots(figsize=(3.5, 4))
     present = np.unique(pred)
@@ -205,6 +241,9 @@ def plane(values, pred, clean: tuple[int, int], classes, xlabel: str, ylabel: st
     ax.imshow(pred.T, origin="lower", extent=(values[0], values[-1], values[0], values[-1]), aspect="auto",
               cmap=ListedColormap(palette), vmin=-0.5, vmax=len(classes) - 0.5, interpolation="nearest")
     ax.scatter(*clean, marker="x", color="black", s=60, label="clean image")
+    if attack is not None:
+        ax.scatter(*attack, marker="o", facecolor="none", edgecolor="black", s=70, lw=1.5, label="DE's colour",
+                   clip_on=False)
     for c in present:
         ax.scatter([], [], color=palette[c], marker="s", label=short(classes[c]))
     ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)

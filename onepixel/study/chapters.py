@@ -272,12 +272,17 @@ def _gallery(s):
 
 
 @chapter("07_geometry", **DE, **SAMPLES, pixels=1, models=CIFAR_MODELS, targeted_models=CIFAR_MODELS,
-         slice_images=2, plane_steps=64, n_exhaustive=100, n_cube=50, cube_levels=16)
+         slice_images=2, line_steps=256, plane_images=1, plane_steps=64, n_exhaustive=100, n_cube=50, cube_levels=16)
 def _geometry(s):  # the cube search starts from its exhaustive search's most vulnerable pixels
     cube = {("cube", m): Job.make("cube", m, k, seed=s["seed"], levels=s["cube_levels"])
             for m, k in sized(s["models"], s["n_cube"])}
-    return (attacks(s, s["models"], s["n_untargeted"]) | attacks(s, s["targeted_models"], s["n_targeted"], 1, True)
-            | exhaustive(s, s["models"], s["n_exhaustive"]) | cube)
+    untargeted = attacks(s, s["models"], s["n_untargeted"])
+    probes = {(kind, m): Job.make(kind, m, size_for(s[n], m), fooled_by=untargeted[("untargeted", m, 1)],
+                                  seed=s["seed"], steps=s[steps])
+              for kind, n, steps in (("lines", "slice_images", "line_steps"), ("planes", "plane_images", "plane_steps"))
+              for m in s["models"]}
+    return (untargeted | attacks(s, s["targeted_models"], s["n_targeted"], 1, True)
+            | exhaustive(s, s["models"], s["n_exhaustive"]) | cube | probes)
 
 
 # benchmarks (`onepixel bench`, on a quiet machine) and provenance compute nothing in the plan

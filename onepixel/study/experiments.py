@@ -1,8 +1,9 @@
 """The kinds of stored experiment, registered in :data:`onepixel.study.jobs.KINDS`. The attack
 kinds (``de``, ``exhaustive``, ``baseline``) run an attack of :mod:`onepixel.engine.attacks`
 (``baseline`` any registered attack with a ``budget``); the experiments that are no attack (clean
-predictions, replayed perturbations, the colour cube, the interval simulation) are registered the
-same way: a new kind is one class here.
+predictions, replayed perturbations, the interval simulation) are registered the same way: a new
+kind is one class here (or, for the probes of the input space drawn in chapter 07, in
+:mod:`onepixel.study.probe_kinds`).
 
 Computing is split so that it can run anywhere: :meth:`Kind.payload` (client side, reads the
 store), then :meth:`Kind.rows` (``(job, images, payload) -> frames``; no store access, runs on any
@@ -23,7 +24,7 @@ import torch
 
 from onepixel.engine.attacks import ATTACKS, Attack, Goal, Targeted, Untargeted, make
 from onepixel.engine.evaluator import resolve_device
-from onepixel.engine.probes import colour_cube, replay
+from onepixel.engine.probes import replay
 from onepixel.engine.settings import PAPER, DESettings
 from onepixel.nets.models import model_and_data, network, test_data, weights_digest
 from onepixel.stats.coverage import scenarios, simulate
@@ -36,6 +37,7 @@ class Kind:
 
     name: ClassVar[str]
     network: ClassVar[bool] = True  # False: its items are scenarios, not a network's images
+    row_key: ClassVar[tuple[str, ...]] = ("image", "target", "method")  # those present name a row once
 
     def check(self, params: dict, fooled_by: Job | None) -> dict:
         """The job's parameters, checked and completed (a clear error for bad ones)."""
@@ -63,6 +65,14 @@ class Kind:
     def companions(self, job: Job) -> list[str]:
         """Further store entries (compressed) written with the rows, one frame each."""
         return []
+
+    def select(self, job: Job, source: pd.DataFrame) -> list[int]:
+        """A ``fooled_by`` job's images, from its source job's stored ``rows``: every image it fooled."""
+        return sorted(source.image[source.success].unique().tolist())
+
+    def covers(self, job: Job) -> str:
+        """What a ``fooled_by`` job covers, for its label."""
+        return f" (fooled by {job.fooled_by.model} {job.fooled_by.size})"
 
     def items(self, job: Job) -> list[int] | None:
         """The items it covers when they do not come from the store (a sample drawn from it)."""
@@ -131,6 +141,9 @@ class DEKind(AttackKind):
 
     def info(self, job):
         return {"incremental": "auto", "threads": torch.get_num_threads()}
+
+    def covers(self, job):  # the early-stop comparison: the images the paper's rule fooled
+        return " (fooled by the paper rule)"
 
     def chunk_size(self, job):  # a targeted image is 9 attacks
         return 1 if job.settings.targeted else super().chunk_size(job)
@@ -246,41 +259,6 @@ class TransferKind(Kind):
         sub = data.subset(images)
         return [replay(model, sub.float(), sub.labels, [payload[i] for i in images], sub.index, device)
                 .assign(model=job.model, source=job.fooled_by.model)]
-
-
-@register
-class CubeKind(Kind):
-    """Every colour of a ``levels``^3 grid at each image's most vulnerable pixel (found by the
-    exhaustive corner search of the same sample): does any colour flip the class, does any corner."""
-
-    name = "cube"
-
-    def folder(self, job):
-        return f"cube-{job.parameters['levels']}"
-
-    def inputs(self, job):
-        return (Job.make("exhaustive", job.model, job.n, seed=job.seed, levels=2),)
-
-    def identity(self, job, source):
-        return {**super().identity(job, source), "levels": job.parameters["levels"], "sample_seed": job.seed}
-
-    def payload(self, job, images, read):  # image -> (label, x, y) of its most vulnerable pixel
-        maps = read(self.inputs(job)[0], 1)
-        best = maps.loc[maps[maps.image.isin(images)].groupby("image").best_other_prob.idxmax()]
-        return {int(r.image): (int(r.label), int(r.x), int(r.y)) for r in best.itertuples()}
-
-    def rows(self, job, images, payload, device):
-        model, data = model_and_data(job.model)
-        rows = []
-        for image in images:
-            label, x, y = payload[image]
-            cube = colour_cube(model, data.images[image].float() / 255, label, x, y, job.parameters["levels"], device)
-            corners = cube[cube.corner]
-            rows.append({"image": image, "label": label, "x": x, "y": y, "grid_flips": bool(cube.flips.any()),
-                         "corner_flips": bool(corners.flips.any()), "grid_flip_fraction": float(cube.flips.mean()),
-                         "grid_min_true_prob": float(cube.true_prob.min()),
-                         "corner_min_true_prob": float(corners.true_prob.min())})
-        return [pd.DataFrame(rows)]
 
 
 @register

@@ -21,7 +21,8 @@ Read = Callable[["Job", int], pd.DataFrame]  # a job's stored rows (entry 0) or 
 class Job:
     """One stored experiment of one network. ``n``: that many correctly classified images of the
     sample (a larger ``n`` extends a smaller one); or ``images``: an explicit list; or ``fooled_by``:
-    the images that another DE job fooled among its sample (the early-stop comparison, transfer); or
+    the images that another DE job fooled among its sample (the early-stop comparison, transfer; a
+    probe of chapter 07 takes the ``n`` most confident of them); or
     ``among``: the images of another job's sample that this network also classifies correctly, in
     that sample's order, the first ``n`` of them (all when ``n`` is None; a network variant attacked
     on the published network's images, so that every comparison is paired)."""
@@ -98,8 +99,7 @@ class Job:
         if self.among is not None:
             covers = f" ({'' if self.n is None else f'{self.n} of '}{self.among.model} {self.among.n})"
         if self.fooled_by is not None:
-            covers = (f" (fooled by {self.fooled_by.model} {self.fooled_by.size})" if self.kind == "transfer"
-                      else " (fooled by the paper rule)")
+            covers = self.spec.covers(self)
         return (f"{self.name}{' ' + self.model if self.model else ''}" + (f" [{', '.join(extra)}]" if extra else "")
                 + ("" if self.kind == "predictions" or not sample else covers))
 

@@ -31,7 +31,7 @@ PROFILES = Path(os.environ.get("ONEPIXEL_PROFILES", REPO / "notebooks" / "profil
 
 SIZE_KEYS = {"n_untargeted", "n_targeted", "n_untargeted_imagenet", "few_n_untargeted", "few_n_targeted",
              "random_budget", "n_baseline", "n_exhaustive", "n_depth", "early_stop_images", "n_cube", "per_model",
-             "n_images", "slice_images", "bounds_images", "variant_n_untargeted"}
+             "n_images", "slice_images", "plane_images", "bounds_images", "variant_n_untargeted"}
 MODEL_KEYS = {"models", "targeted_models", "random_models", "depth_models", "architectures", "speedup_models",
               "transfer_sources", "transfer_targets", "variants"}
 

@@ -40,8 +40,7 @@ def job_images(profile: str, job: Job, compute: bool = True) -> list[int] | None
                 return None
             job_rows(profile, dependency, quiet=True)
     if job.fooled_by is not None:
-        source = job_rows(profile, job.fooled_by, compute=False, quiet=True)
-        return sorted(source.image[source.success].unique().tolist())
+        return job.spec.select(job, job_rows(profile, job.fooled_by, compute=False, quiet=True))
     if job.among is not None:
         return sorted(among_order(profile, job)[:job.n])
     return correct_sample(profile, job.model, job.n, job.seed)
@@ -106,7 +105,7 @@ def job_rows(profile: str, job: Job, device: str = "auto", compute: bool = True,
     rows = exps[0].load()
     if not len(rows):
         return rows
-    rows = rows.drop_duplicates(subset=[c for c in ("image", "target", "method") if c in rows])
+    rows = rows.drop_duplicates(subset=[c for c in job.spec.row_key if c in rows])  # a shard stored twice
     return rows[rows.image.isin(images)].reset_index(drop=True)
 
 
