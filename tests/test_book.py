@@ -21,7 +21,8 @@ def scratch_book(tmp_path: Path) -> Path:
     (tmp_path / "book").mkdir()
     for p in [*(ROOT / "book").glob("*.md"), *(ROOT / "book").glob("*.bib")]:
         shutil.copy(p, tmp_path / "book" / p.name)
-    shutil.copytree(ROOT / "book" / "_static", tmp_path / "book" / "_static")
+    for folder in ("_static", "_ext"):
+        shutil.copytree(ROOT / "book" / folder, tmp_path / "book" / folder)
     return tmp_path
 
 
@@ -271,3 +272,39 @@ def test_a_growing_sample_gets_one_box_per_page(tmp_path, monkeypatch):
     assert "- de-1px-targeted allconv: 3 of 10 images stored" in box and "exhaustive" not in box
     monkeypatch.setattr(rows, "stored_images", lambda profile, job: set(range(10)))
     assert book.sample_box("p", "05_class_pairs") is None
+
+
+def test_the_pages_workflow_runs_what_the_readme_documents():
+    """The GitHub Pages workflow builds with `make book` on the README's Python, after restoring the
+    data the README names, and publishes what the build writes; the README shows the same command."""
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Publish the book")[1].split("\n## ")[0]
+    assert [s["run"] for s in steps if "run" in s] == re.findall(r"```\n(.*?)\n```", section, re.S) == ["make book"]
+    uses = {s["uses"].split("@")[0]: s.get("with", {}) for s in steps if "uses" in s}
+    python = uses["actions/setup-python"]["python-version"]
+    assert f"Python {python}" in readme and f"on Python {python}" in section
+    assert f"`{uses['actions/cache/restore']['key']}`" in section and uses["actions/cache/restore"]["path"] == "data"
+    assert uses["actions/upload-pages-artifact"]["path"] == "_build/html" and "`_build/html`" in section
+    assert "actions/deploy-pages" in uses and "make book" in (ROOT / "Makefile").read_text()
+
+
+def test_bibliography_labels_are_author_year():
+    import importlib.util
+
+    from pybtex.database import Entry, Person
+
+    spec = importlib.util.spec_from_file_location("author_year_labels", ROOT / "book" / "_ext" / "author_year_labels.py")
+    labels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(labels)
+
+    def entry(*authors, year="2019"):
+        return Entry("article", fields={"year": year}, persons={"author": [Person(a) for a in authors]})
+    assert labels.author_year(entry("Krizhevsky, Alex", year="2009")) == "Krizhevsky 2009"
+    assert labels.author_year(entry("Vargas, Danilo", "Su, Jiawei", year="2020")) == "Vargas and Su 2020"
+    assert labels.author_year(entry("Su, Jiawei", "Vargas, Danilo", "Sakurai, Kouichi")) == "Su et al. 2019"
+    assert labels.author_year(entry("Virtanen, Pauli", "others", year="2020")) == "Virtanen et al. 2020"
+    assert labels.author_year(entry("{Executable Books Community}", year="2020")) == "Executable Books Community 2020"
