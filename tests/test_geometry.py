@@ -5,8 +5,9 @@ import torch
 from torch import nn
 
 from onepixel.engine.probes import colour_cube, line_slice, plane_slice
+from onepixel.stats import metrics
 from onepixel.stats.geometry import (asymmetric_pairs, asymmetry_correlation, asymmetry_index, bootstrap_asymmetry,
-                                     crossings, distance_to_centre, robust_classes)
+                                     crossings, distance_to_centre, robust_classes, symmetric_null)
 
 
 class Linear(nn.Module):
@@ -94,9 +95,10 @@ def test_the_cube_table_counts_images_per_network():
 
     rows = pd.DataFrame({"grid_flips": [True, True, False, False], "corner_flips": [True, False, False, True],
                          "grid_flip_fraction": [0.5, 0.25, 0.0, 0.0]})
-    table = cube_table({"allconv": rows, "nin": rows.head(1)})
-    assert table.loc["allconv"].tolist() == [4, 2, 2, 1, 0.188]
-    assert table.loc["nin", "grid only"] == 0 and table.index.name == "model"
+    table = cube_table({"allconv": rows, "nin": rows.head(1), "vgg16": rows.head(0)})
+    assert table.loc["allconv"].tolist() == [4, 2, 2, 1, "50.0 [9.5, 90.5] (n=2)", 0.188]
+    assert table.loc["nin", "grid only"] == 0 and table.index.name == "setting"
+    assert table.loc["vgg16", "no corner flips, % of grid flips"] == "-"
 
 
 def test_stored_planes_draw_the_most_confident_attack_with_its_neighbour(black):
@@ -156,3 +158,30 @@ def test_a_probe_goes_through_the_most_confident_attacks_of_a_one_pixel_de_job()
     with pytest.raises(ValueError, match="steps must be an integer >= 2"):
         Job.make("planes", "allconv", 1, fooled_by=de, steps=1)
     assert Job.make("de", "allconv", fooled_by=de).label().endswith("(fooled by the paper rule)")
+
+
+def test_the_symmetric_null_separates_a_one_way_process_from_noise():
+    rng = np.random.default_rng(1)
+
+    def rows(rate):
+        return pd.DataFrame([{"image": i, "label": i % 3, "target": t, "success": rng.random() < rate(i % 3, t)}
+                             for i in range(150) for t in range(3) if t != i % 3])
+    symmetric = rows(lambda a, b: 0.3)
+    one_way = rows(lambda a, b: 0.6 if a < b else 0.05)
+    null = symmetric_null(symmetric, 3, draws=300)
+    assert 0 < np.quantile(null, 0.5) < 0.3, "noise alone gives an index above 0"
+    assert asymmetry_index(metrics.success_matrix(symmetric, 3)) < np.quantile(null, 0.99)
+    assert asymmetry_index(metrics.success_matrix(one_way, 3)) > np.quantile(symmetric_null(one_way, 3, draws=300), 0.99)
+    from onepixel.publish.geometry import asymmetry_table
+
+    table = asymmetry_table({"one way": (one_way, metrics.success_matrix(one_way, 3))}, "abc")
+    assert table.loc["one way", "p (symmetric)"] == f"{1 / 1001:.3f}"
+    assert table.loc["one way", "symmetric null: 95th percentile"] < table.loc["one way", "asymmetry index"]
+    from onepixel.publish.geometry import asymmetry_sentence
+
+    both = asymmetry_table({"one way": (one_way, metrics.success_matrix(one_way, 3)),
+                            "symmetric": (symmetric, metrics.success_matrix(symmetric, 3)),
+                            "few": (symmetric.head(4), metrics.success_matrix(symmetric.head(4), 3))}, "abc")
+    text = asymmetry_sentence(both)
+    assert text.startswith("Asymmetric beyond noise (interval above the symmetric null's 95th percentile): one way (")
+    assert "Not distinguishable from a symmetric process: symmetric (" in text and text.endswith("Too few images to tell: few.")

@@ -11,7 +11,8 @@ from matplotlib.colors import ListedColormap
 
 from onepixel.publish.plots import network_colours, short
 from onepixel.stats import metrics
-from onepixel.stats.geometry import asymmetric_pairs, bootstrap_asymmetry, crossings, distance_to_centre, robust_classes
+from onepixel.stats.geometry import (asymmetric_pairs, bootstrap_asymmetry, crossings, distance_to_centre, robust_classes,
+                                     symmetric_null)
 
 
 def asymmetry_table(matrices: dict[str, tuple[pd.DataFrame, pd.DataFrame]], classes,
@@ -26,16 +27,46 @@ def asymmetry_table(matrices: dict[str, tuple[pd.DataFrame, pd.DataFrame]], clas
         if covered < len(classes):
             out.append({"setting": name, "asymmetry index": None,
                         "95% CI": f"too few images: {covered} of {len(classes)} classes have {min_images} or more",
-                        "images": images, "most asymmetric pair": "-"})
+                        "symmetric null: 95th percentile": "-", "p (symmetric)": "-", "images": images,
+                        "most asymmetric pair": "-"})
             continue
         b = bootstrap_asymmetry(rows, len(classes))
+        null = symmetric_null(rows, len(classes))
+        null = null[np.isfinite(null)]
         top = asymmetric_pairs(matrix, list(classes), top=1)
+        found = np.isfinite(b["index"]) and len(null)
         out.append({"setting": name, "asymmetry index": round(b["index"], 3),
                     "95% CI": f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]" if np.isfinite(b["index"])
-                    else "no successful attack", "images": images,
+                    else "no successful attack",
+                    "symmetric null: 95th percentile": round(float(np.quantile(null, 0.95)), 3) if found else "-",
+                    "p (symmetric)": f"{(1 + (null >= b['index']).sum()) / (1 + len(null)):.3f}" if found else "-",
+                    "images": images,
                     "most asymmetric pair": f"{top.a[0]} -> {top.b[0]}: {100 * top.a_to_b[0]:.0f}% vs "
                                             f"{100 * top.b_to_a[0]:.0f}%" if len(top) and top.difference[0] else "-"})
     return pd.DataFrame(out).set_index("setting")
+
+
+def asymmetry_sentence(table: pd.DataFrame) -> str:
+    """Which settings of :func:`asymmetry_table` are asymmetric beyond noise (the lower end of the
+    index's interval above the symmetric null's 95th percentile), which are within it, which have
+    too few images."""
+    beyond, within, few = [], [], []
+    for name, row in table.iterrows():
+        null = row["symmetric null: 95th percentile"]
+        if not isinstance(null, float):
+            few.append(name)
+            continue
+        low = float(row["95% CI"].strip("[]").split(",")[0])
+        (beyond if low > null else within).append(f"{name} (index {row['asymmetry index']:.2f}, interval from {low:.2f}; "
+                                               f"null {null:.2f})")
+    parts = []
+    if beyond:
+        parts.append(f"Asymmetric beyond noise (interval above the symmetric null's 95th percentile): {'; '.join(beyond)}.")
+    if within:
+        parts.append(f"Not distinguishable from a symmetric process: {'; '.join(within)}.")
+    if few:
+        parts.append(f"Too few images to tell: {'; '.join(few)}.")
+    return " ".join(parts)
 
 
 def too_few_per_class(setting: str, rows: pd.DataFrame, classes: int, min_images: int = 2) -> str | None:
@@ -65,14 +96,20 @@ def vulnerability_distance(maps: dict[str, pd.DataFrame], size: int = 32) -> pd.
 
 
 def cube_table(cube: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per network, from its stored cube-against-corners rows: images where some grid colour flips the
-    class, where some cube corner does, where only the grid does, and the mean share of grid colours
-    that flip."""
-    return pd.DataFrame([{"model": name, "images": len(c), "some grid colour flips": int(c.grid_flips.sum()),
-                          "some corner flips": int(c.corner_flips.sum()),
-                          "grid only": int((c.grid_flips & ~c.corner_flips).sum()),
-                          "mean share of grid colours that flip": round(float(c.grid_flip_fraction.mean()), 3)}
-                         for name, c in cube.items()]).set_index("model")
+    """Per setting, from its stored cube-against-corners rows: images where some grid colour flips the
+    class, where some cube corner does, where only the grid does, the share of the images with a
+    flipping grid colour where no corner flips (95% Wilson interval, n), and the mean share of grid
+    colours that flip."""
+    out = []
+    for name, c in cube.items():
+        flips = c[c.grid_flips] if len(c) else c
+        missed = metrics.rate(~flips.corner_flips.astype(bool)) if len(flips) else {"n": 0}
+        out.append({"setting": name, "images": len(c), "some grid colour flips": int(c.grid_flips.sum()) if len(c) else 0,
+                    "some corner flips": int(c.corner_flips.sum()) if len(c) else 0,
+                    "grid only": int((c.grid_flips & ~c.corner_flips).sum()) if len(c) else 0,
+                    "no corner flips, % of grid flips": metrics.percent(missed) if missed["n"] else "-",
+                    "mean share of grid colours that flip": round(float(c.grid_flip_fraction.mean()), 3) if len(c) else "-"})
+    return pd.DataFrame(out).set_index("setting")
 
 
 def robust_classes_table(exhaustive: dict[str, pd.DataFrame], classes) -> pd.DataFrame:

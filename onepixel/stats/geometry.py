@@ -46,6 +46,26 @@ def bootstrap_asymmetry(rows: pd.DataFrame, classes: int, draws: int = 1000, see
             "images": len(images), "draws": len(values)}
 
 
+def symmetric_null(rows: pd.DataFrame, classes: int, draws: int = 1000, seed: int = 0) -> np.ndarray:
+    """Asymmetry indices that a symmetric process with the same counts gives: each pair's two cells
+    share the pooled success rate of both directions, and each cell is drawn binomially with its own
+    number of attacks. Targets of one image are drawn independently, so the spread is, if anything,
+    smaller than the sampling noise of real rows (whose targets succeed together)."""
+    def cells(how: str) -> np.ndarray:
+        m = rows.pivot_table(index="label", columns="target", values="success", aggfunc=how)
+        return np.nan_to_num(m.reindex(index=range(classes), columns=range(classes)).to_numpy(dtype=float))
+    successes, attacks = cells("sum"), cells("count")
+    np.fill_diagonal(attacks, 0)
+    both = attacks + attacks.T
+    pooled = np.divide(successes + successes.T, both, out=np.zeros_like(both), where=both > 0)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(draws):
+        drawn = rng.binomial(attacks.astype(int), pooled)
+        out.append(asymmetry_index(np.divide(drawn, attacks, out=np.zeros_like(attacks), where=attacks > 0)))
+    return np.array(out)
+
+
 def asymmetric_pairs(matrix: pd.DataFrame, names=None, top: int = 10) -> pd.DataFrame:
     """Class pairs (a, b) with the largest difference between a -> b and b -> a success rates."""
     m = matrix.to_numpy(dtype=float)

@@ -277,6 +277,8 @@ def _geometry(s):  # the cube search starts from its exhaustive search's most vu
     cube = {("cube", m): Job.make("cube", m, k, seed=s["seed"], levels=s["cube_levels"])
             for m, k in sized(s["models"], s["n_cube"])}
     untargeted = attacks(s, s["models"], s["n_untargeted"])
+    cube |= {("cube at the DE pixel", m): Job.make("cube", m, fooled_by=untargeted[("untargeted", m, 1)],
+                                                   seed=s["seed"], levels=s["cube_levels"]) for m in s["models"]}
     probes = {(kind, m): Job.make(kind, m, size_for(s[n], m), fooled_by=untargeted[("untargeted", m, 1)],
                                   seed=s["seed"], steps=s[steps])
               for kind, n, steps in (("lines", "slice_images", "line_steps"), ("planes", "plane_images", "plane_steps"))

@@ -97,21 +97,32 @@ class PlanesKind(ProbeKind):
 
 @register
 class CubeKind(Kind):
-    """Every colour of a ``levels``^3 grid at each image's most vulnerable pixel (found by the
-    exhaustive corner search of the same sample): does any colour flip the class, does any corner."""
+    """Every colour of a ``levels``^3 grid at one pixel of each image: does any colour flip the class,
+    does any corner. The pixel is the image's most vulnerable one by the exhaustive corner search of
+    the same sample, or, with ``fooled_by`` a one-pixel DE job, the pixel of each successful DE attack
+    (chosen without looking at corners, so that the corners are tested independently of the choice)."""
 
     name = "cube"
 
+    def check(self, params, fooled_by):
+        if fooled_by is not None and (fooled_by.kind != "de" or fooled_by.settings.pixels != 1):
+            raise ValueError(f"a cube probe at attacked pixels needs a one-pixel DE job (fooled_by), got {fooled_by!r}")
+        return params
+
     def folder(self, job):
-        return f"cube-{job.parameters['levels']}"
+        return f"cube-{job.parameters['levels']}" + ("-de-pixel" if job.fooled_by is not None else "")
 
     def inputs(self, job):
-        return (Job.make("exhaustive", job.model, job.n, seed=job.seed, levels=2),)
+        return () if job.fooled_by is not None else (Job.make("exhaustive", job.model, job.n, seed=job.seed, levels=2),)
 
     def identity(self, job, source):
-        return {**super().identity(job, source), "levels": job.parameters["levels"], "sample_seed": job.seed}
+        return {**super().identity(job, source), "levels": job.parameters["levels"], "sample_seed": job.seed,
+                **({"source": source(job.fooled_by)} if job.fooled_by is not None else {})}
 
-    def payload(self, job, images, read):  # image -> (label, x, y) of its most vulnerable pixel
+    def payload(self, job, images, read):  # image -> (label, x, y) of the pixel to probe
+        if job.fooled_by is not None:
+            rows = read(job.fooled_by, 0)
+            return {int(r.image): (int(r.label), int(r.x), int(r.y)) for r in rows[rows.image.isin(images)].itertuples()}
         maps = read(self.inputs(job)[0], 1)
         best = maps.loc[maps[maps.image.isin(images)].groupby("image").best_other_prob.idxmax()]
         return {int(r.image): (int(r.label), int(r.x), int(r.y)) for r in best.itertuples()}
