@@ -119,6 +119,11 @@ def test_stored_planes_draw_the_most_confident_attack_with_its_neighbour(black):
     assert panels[1]["ylabel"] == "red of (4, 4)"
     values = panels[0]["values"]
     assert np.array_equal(panels[0]["pred"] == 1, (values[:, None] + values[None, :]) / 255 > 1.0)
+    from onepixel.publish.geometry import planes_sentence
+
+    stored = pd.concat(frames, ignore_index=True).assign(label=0)
+    expected = 100 * float((panels[0]["pred"] != 0).mean())
+    assert planes_sentence({"net": stored}).startswith(f"net (image 9): another class on {expected:.0f}% of the one-pixel plane")
     edge = pixel_planes(Linear(1.0), image, 7, 2, steps=3, device="cpu")
     assert set(edge[edge.plane == "two pixels"].x2) == {6}, "at the right edge the neighbour is on the left"
 
@@ -140,6 +145,11 @@ def test_stored_lines_give_the_attacked_pixel_first_with_its_marks(black):
     assert list(lines["5 (cat), DE pixel (3, 4)"]) == ["r", "g", "b", "grey"] and set(labels.values()) == {0}
     assert marks["5 (cat), DE pixel (3, 4)"]["g"] == {"clean": 51, "attack": 0}
     assert marks["5 (cat), random pixel (1, 1)"]["r"] == {"clean": 0}
+    from onepixel.publish.geometry import lines_sentence
+
+    assert lines_sentence({"net": rows, "empty": rows.head(0)}) == (
+        "net: the prediction changes along 3 of the 4 lines through the attacked pixels and 0 of the 4 through the "
+        "random pixels."), "r, g and grey reach r + g > 0.6 at (3, 4); b does not, nor any line at (1, 1)"
 
 
 def test_a_probe_goes_through_the_most_confident_attacks_of_a_one_pixel_de_job():

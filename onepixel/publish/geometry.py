@@ -249,6 +249,39 @@ def stored_lines(rows: pd.DataFrame, classes) -> tuple[dict, dict, dict]:
     return lines, labels, marks
 
 
+def lines_sentence(lines: dict[str, pd.DataFrame]) -> str:
+    """Per network (``lines[name]``: its stored ``lines`` probe), on how many of the lines through
+    the attacked pixels and through the random pixels the prediction changes, naming the random ones."""
+    parts = []
+    for name, rows in lines.items():
+        if not len(rows):
+            continue
+        changes = rows.groupby(["where", "image", "channel"], sort=False).pred.nunique().gt(1)
+        counts = {where: (int(c.sum()), len(c)) for where, c in changes.groupby(level="where")}
+        random = [f"image {image}, {'grey axis' if ch == 'grey' else ch + ' channel'}"
+                  for (where, image, ch), changed in changes.items() if where == "random pixel" and changed]
+        attacked, elsewhere = counts.get("DE pixel", (0, 0)), counts.get("random pixel", (0, 0))
+        parts.append(f"{name}: the prediction changes along {attacked[0]} of the {attacked[1]} lines through the "
+                     f"attacked pixels and {elsewhere[0]} of the {elsewhere[1]} through the random pixels"
+                     + (f" ({'; '.join(random)})" if random else "") + ".")
+    return " ".join(parts)
+
+
+def planes_sentence(planes: dict[str, pd.DataFrame]) -> str:
+    """Per network, the share of each plane of its most confident attack where the predicted class is
+    not the true one."""
+    parts = []
+    for name, rows in planes.items():
+        if not len(rows):
+            continue
+        image = int(rows.sort_values(["adv_prob", "image"], ascending=[False, True]).image.iloc[0])
+        shown = rows[rows.image == image]
+        share = shown.assign(other=shown.pred != shown.label).groupby("plane", sort=False).other.mean()
+        parts.append(f"{name} (image {image}): another class on {100 * share.get('one pixel', np.nan):.0f}% of the "
+                     f"one-pixel plane and {100 * share.get('two pixels', np.nan):.0f}% of the two-pixel plane.")
+    return " ".join(parts)
+
+
 def stored_planes(rows: pd.DataFrame) -> tuple[list[dict], int]:
     """A stored ``planes`` probe of the most confident attack as :func:`planes` panels, and its image."""
     image = int(rows.sort_values(["adv_prob", "image"], ascending=[False, True]).image.iloc[0])
