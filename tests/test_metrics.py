@@ -58,7 +58,7 @@ def test_paper_summary_puts_ours_next_to_the_paper():
     assert cost.ours == 10.0 and cost.verdict == "too few to tell" and cost.test.startswith("not tested"), "one attack"
     assert table.loc[("V", "allconv, 3 px", "targeted success % (clustered CI)")].paper == paper.FEW_PIXELS[("allconv", 3)]["targeted"]
     assert table.loc[("VII", "allconv", "random search, 100 tries: success %")].ours == round(100 / 3, 2)
-    assert table.loc[("text", "allconv", "classes reached per image")].ours == 1.0
+    assert table.loc[("text", "allconv", "classes reached per image (targeted DE)")].ours == 1.0
     assert row.test.startswith("not tested") and row["paper n"] == 500 * 9 and row["diff low"] < row["ours - paper"] < row["diff high"]
     confidence = table.loc[("VIII", "allconv", "confidence (from 9 targets) %")]
     assert confidence.test.startswith("not tested") and pd.isna(confidence["paper n"]), "a mean over 3 images, no spread"

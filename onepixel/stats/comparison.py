@@ -150,7 +150,7 @@ def paper_summary(runs: dict[str, Runs], few: dict[tuple[str, int], Runs] | None
             ok = t[t.success]
             add("VIII", name, "confidence (from 9 targets) %", mean(target_confidence(t), ok.image),
                 ref["confidence_derived"], _WHY["VIII"])
-            add("text", name, "classes reached per image", mean(d.targets_reached.astype(float)),
+            add("text", name, "classes reached per image (targeted DE)", mean(d.targets_reached.astype(float)),
                 paper.TARGETS_REACHED.get(name), _WHY["text"])
         if u is not None and len(u):
             if ref:
