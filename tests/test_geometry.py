@@ -195,3 +195,26 @@ def test_the_symmetric_null_separates_a_one_way_process_from_noise():
     text = asymmetry_sentence(both)
     assert text.startswith("Asymmetric beyond noise (interval above the symmetric null's 95th percentile): one way (")
     assert "Not distinguishable from a symmetric process: symmetric (" in text and text.endswith("Too few images to tell: few.")
+
+
+def test_the_findings_of_chapter_07_come_from_its_tables():
+    from onepixel.publish.geometry import findings
+
+    lines = pd.DataFrame({"where": ["DE pixel"] * 4 + ["random pixel"] * 4, "image": 1, "channel": ["r", "r", "g", "g"] * 2,
+                          "pred": [0, 1, 0, 0, 0, 0, 0, 0]})
+    cube = pd.DataFrame({"no corner flips, % of grid flips": ["10.0 [5.0, 19.0] (n=40)", "-", "0.0 [0.0, 79.3] (n=1)"]},
+                        index=["nin, DE's pixel", "vgg16, DE's pixel", "nin, most vulnerable pixel"])
+    distance = pd.DataFrame({"images": [40, 20], "mean distance of most vulnerable pixel": [9.0, 13.0],
+                             "mean distance of all pixels": [12.0, 12.0], "share within 8 px of centre": [0.5, 0.1],
+                             "share of all pixels within 8 px": [0.2, 0.2]}, index=["nin", "vgg16"])
+    asymmetry = pd.DataFrame({"95% CI": ["[0.50, 0.70]", "[0.10, 0.30]", "too few images"],
+                              "symmetric null: 95th percentile": [0.4, 0.35, "-"]}, index=["nin", "vgg16", "few"])
+    text = findings({"nin": lines, "vgg16": lines.head(0)}, cube, distance, asymmetry).split("\n")
+    assert text[0] == ("- Lines: the prediction changes along 1 of 2 single-channel and grey lines through the pixels of the "
+                       "most confident attacks, and along 0 of 2 through random pixels of the same images.")
+    assert text[1].endswith("no cube corner does on (%, 95% Wilson interval, n) nin 10.0 [5.0, 19.0] (n=40).")
+    assert text[2] == ("- Vulnerable pixels: within 8 px of the centre for nin 50% of 40; vgg16 10% of 20 images, against 20% "
+                       "of all pixels; on average closer to the centre than a random pixel for 1 of 2 networks (nin).")
+    assert text[3] == ("- Asymmetry: 1 of 2 success matrices with enough images are asymmetric beyond a symmetric process "
+                       "with the same counts (nin).")
+    assert findings({}, cube.head(0), distance.head(0), asymmetry.head(0)) == "Nothing is stored for this chapter yet."

@@ -46,6 +46,11 @@ def asymmetry_table(matrices: dict[str, tuple[pd.DataFrame, pd.DataFrame]], clas
     return pd.DataFrame(out).set_index("setting")
 
 
+def _interval_low(row: pd.Series) -> float:
+    """The lower end of an :func:`asymmetry_table` row's interval ("[low, high]")."""
+    return float(row["95% CI"].strip("[]").split(",")[0])
+
+
 def asymmetry_sentence(table: pd.DataFrame) -> str:
     """Which settings of :func:`asymmetry_table` are asymmetric beyond noise (the lower end of the
     index's interval above the symmetric null's 95th percentile), which are within it, which have
@@ -56,7 +61,7 @@ def asymmetry_sentence(table: pd.DataFrame) -> str:
         if not isinstance(null, float):
             few.append(name)
             continue
-        low = float(row["95% CI"].strip("[]").split(",")[0])
+        low = _interval_low(row)
         (beyond if low > null else within).append(f"{name} (index {row['asymmetry index']:.2f}, interval from {low:.2f}; "
                                                f"null {null:.2f})")
     parts = []
@@ -280,6 +285,45 @@ def planes_sentence(planes: dict[str, pd.DataFrame]) -> str:
         parts.append(f"{name} (image {image}): another class on {100 * share.get('one pixel', np.nan):.0f}% of the "
                      f"one-pixel plane and {100 * share.get('two pixels', np.nan):.0f}% of the two-pixel plane.")
     return " ".join(parts)
+
+
+def findings(lines: dict[str, pd.DataFrame], cube: pd.DataFrame, distance: pd.DataFrame,
+             asymmetry: pd.DataFrame) -> str:
+    """Chapter 07's "What we found", one computed line per section: lines through attacked against
+    random pixels (all networks), whether corners miss flips at the DE's pixels, where the most
+    vulnerable pixels lie, and how many success matrices are asymmetric beyond noise."""
+    out = []
+    changed = {"DE pixel": [0, 0], "random pixel": [0, 0]}
+    for rows in lines.values():
+        if len(rows):
+            for (where, *_), c in rows.groupby(["where", "image", "channel"]).pred.nunique().gt(1).items():
+                changed[where][0] += int(c)
+                changed[where][1] += 1
+    if changed["DE pixel"][1]:
+        (a, n), (r, m) = changed["DE pixel"], changed["random pixel"]
+        out.append(f"- Lines: the prediction changes along {a} of {n} single-channel and grey lines through the pixels of "
+                   f"the most confident attacks, and along {r} of {m} through random pixels of the same images.")
+    at_de = cube[cube.index.str.endswith("DE's pixel") & (cube["no corner flips, % of grid flips"] != "-")]
+    if len(at_de):
+        out.append("- Corners: at the pixels of successful DE attacks, among the images where some colour flips the "
+                   "class, no cube corner does on (%, 95% Wilson interval, n) " + "; ".join(
+                       f"{name.split(',')[0]} {value}" for name, value in at_de["no corner flips, % of grid flips"].items())
+                   + ".")
+    if len(distance):
+        everywhere = float(distance["share of all pixels within 8 px"].iloc[0])
+        shares = "; ".join(f"{name} {100 * share:.0f}% of {n}" for name, share, n in
+                           zip(distance.index, distance["share within 8 px of centre"], distance["images"]))
+        closer = [n for n, row in distance.iterrows()
+                  if row["mean distance of most vulnerable pixel"] < row["mean distance of all pixels"]]
+        out.append(f"- Vulnerable pixels: within 8 px of the centre for {shares} images, against "
+                   f"{100 * everywhere:.0f}% of all pixels; on average closer to the centre than a random pixel for "
+                   f"{len(closer)} of {len(distance)} networks" + (f" ({', '.join(closer)})." if closer else "."))
+    rated = asymmetry[asymmetry["symmetric null: 95th percentile"] != "-"]
+    if len(rated):
+        beyond = [name for name, row in rated.iterrows() if _interval_low(row) > row["symmetric null: 95th percentile"]]
+        out.append(f"- Asymmetry: {len(beyond)} of {len(rated)} success matrices with enough images are asymmetric "
+                   f"beyond a symmetric process with the same counts" + (f" ({', '.join(beyond)})." if beyond else "."))
+    return "\n".join(out) if out else "Nothing is stored for this chapter yet."
 
 
 def stored_planes(rows: pd.DataFrame) -> tuple[list[dict], int]:
