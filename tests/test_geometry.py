@@ -203,7 +203,8 @@ def test_the_findings_of_chapter_07_come_from_its_tables():
     lines = pd.DataFrame({"where": ["DE pixel"] * 4 + ["random pixel"] * 4, "image": 1, "channel": ["r", "r", "g", "g"] * 2,
                           "pred": [0, 1, 0, 0, 0, 0, 0, 0]})
     cube = pd.DataFrame({"no corner flips, % of grid flips": ["10.0 [5.0, 19.0] (n=40)", "-", "0.0 [0.0, 79.3] (n=1)"]},
-                        index=["nin, DE's pixel", "vgg16, DE's pixel", "nin, most vulnerable pixel"])
+                        index=["nin, DE's pixel, DE's colour not a corner", "vgg16, DE's pixel, DE's colour not a corner",
+                               "nin, most vulnerable pixel"])
     distance = pd.DataFrame({"images": [40, 20], "mean distance of most vulnerable pixel": [9.0, 13.0],
                              "mean distance of all pixels": [12.0, 12.0], "share within 8 px of centre": [0.5, 0.1],
                              "share of all pixels within 8 px": [0.2, 0.2]}, index=["nin", "vgg16"])
@@ -218,3 +219,21 @@ def test_the_findings_of_chapter_07_come_from_its_tables():
     assert text[3] == ("- Asymmetry: 1 of 2 success matrices with enough images are asymmetric beyond a symmetric process "
                        "with the same counts (nin).")
     assert findings({}, cube.head(0), distance.head(0), asymmetry.head(0)) == "Nothing is stored for this chapter yet."
+
+
+def test_the_cube_at_the_de_pixel_is_split_by_whether_the_de_colour_is_a_corner():
+    from onepixel.publish.geometry import by_de_colour
+
+    cube = pd.DataFrame({"image": [1, 2, 3], "grid_flips": True, "corner_flips": [True, True, False]})
+    attacks = pd.DataFrame({"image": [1, 2, 3, 4], "r": [0, 255, 12, 0], "g": [255, 3, 0, 0], "b": [0, 255, 255, 0]})
+    parts = by_de_colour(cube, attacks)
+    assert parts["DE's colour a corner"].image.tolist() == [1] and parts["DE's colour not a corner"].image.tolist() == [2, 3]
+    assert all(len(p) == 0 for p in by_de_colour(cube.head(0), attacks).values())
+
+
+def test_a_matrix_without_success_is_named_as_such():
+    from onepixel.publish.geometry import asymmetry_sentence
+
+    table = pd.DataFrame({"asymmetry index": [np.nan], "95% CI": ["no successful attack"],
+                          "symmetric null: 95th percentile": ["-"]}, index=["vgg16, DE"])
+    assert asymmetry_sentence(table) == "No successful attack: vgg16, DE."

@@ -99,3 +99,26 @@ def test_variants_are_paired_with_their_control_and_the_gap_to_the_paper_is_stat
     assert "a change of recipe moves it toward the paper by as much as the gap (at most 50.0 points)" in text
     assert training.sentence({}) == "No variant is trained and attacked yet."
     training.figure(data)
+
+
+def test_a_trained_variant_with_nothing_stored_yet_is_left_out():
+    from types import SimpleNamespace
+
+    from onepixel.study.chapters import Page
+
+    images = list(range(10))
+    full = _network(_de(images, range(3)), _exhaustive(images, range(3)))
+    rows = {("predictions", "allconv"): full["predictions"], ("exhaustive", "allconv"): full["exhaustive"],
+            ("untargeted", "allconv", 1): full["de"],
+            ("predictions", "allconv_fp32"): full["predictions"], ("variant exhaustive", "allconv_fp32"): full["exhaustive"],
+            ("variant untargeted", "allconv_fp32"): full["de"],
+            ("predictions", "allconv_fp32_ls0"): pd.DataFrame(), ("variant exhaustive", "allconv_fp32_ls0"): pd.DataFrame(),
+            ("variant untargeted", "allconv_fp32_ls0"): pd.DataFrame()}
+    page = Page("01_networks", {}, dict.fromkeys(rows, SimpleNamespace()), rows, {})
+    data = training.measured(page)
+    assert list(data) == ["allconv", "allconv_fp32"]
+    assert training.variant_table(data, maxiter=100).index.tolist() == ["allconv", "allconv_fp32"]
+    rows = {k: v for k, v in rows.items() if "fp32" not in str(k)} | {
+        ("variant exhaustive", "allconv_fp32_ls0"): pd.DataFrame(), ("variant untargeted", "allconv_fp32_ls0"): pd.DataFrame(),
+        ("predictions", "allconv_fp32_ls0"): pd.DataFrame()}
+    assert training.measured(Page("01_networks", {}, dict.fromkeys(rows, SimpleNamespace()), rows, {})) == {}

@@ -166,6 +166,8 @@ def control(name: str) -> str:
         if found or not rest:
             return found[0] if found else net.variant_of
     raise ValueError(f"{name} changes {len(recipe)} settings and no registered network changes one fewer")
+
+
 MODELS = tuple(NETWORKS)
 
 

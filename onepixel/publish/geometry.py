@@ -55,11 +55,11 @@ def asymmetry_sentence(table: pd.DataFrame) -> str:
     """Which settings of :func:`asymmetry_table` are asymmetric beyond noise (the lower end of the
     index's interval above the symmetric null's 95th percentile), which are within it, which have
     too few images."""
-    beyond, within, few = [], [], []
+    beyond, within, few, none = [], [], [], []
     for name, row in table.iterrows():
         null = row["symmetric null: 95th percentile"]
         if not isinstance(null, float):
-            few.append(name)
+            (none if row["95% CI"] == "no successful attack" else few).append(name)
             continue
         low = _interval_low(row)
         (beyond if low > null else within).append(f"{name} (index {row['asymmetry index']:.2f}, interval from {low:.2f}; "
@@ -71,6 +71,8 @@ def asymmetry_sentence(table: pd.DataFrame) -> str:
         parts.append(f"Not distinguishable from a symmetric process: {'; '.join(within)}.")
     if few:
         parts.append(f"Too few images to tell: {'; '.join(few)}.")
+    if none:
+        parts.append(f"No successful attack: {'; '.join(none)}.")
     return " ".join(parts)
 
 
@@ -98,6 +100,17 @@ def vulnerability_distance(maps: dict[str, pd.DataFrame], size: int = 32) -> pd.
                      "share within 8 px of centre": round(float((d <= 8).mean()), 3),
                      "share of all pixels within 8 px": round(float((every <= 8).mean()), 3)})
     return pd.DataFrame(rows).set_index("model")
+
+
+def by_de_colour(cube: pd.DataFrame, attacks: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Cube rows at the DE's pixels split by whether the DE's own colour is a cube corner (every channel
+    0 or 255; ``attacks``: the DE rows). Where it is, a corner flips by construction; only where it is
+    not are the corners tested independently of the DE's choice."""
+    if not len(cube):
+        return {"DE's colour a corner": cube, "DE's colour not a corner": cube}
+    corner = attacks.set_index("image")[["r", "g", "b"]].isin([0, 255]).all(axis=1)
+    flag = cube.image.map(corner).fillna(False).astype(bool)
+    return {"DE's colour a corner": cube[flag], "DE's colour not a corner": cube[~flag]}
 
 
 def cube_table(cube: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -282,8 +295,9 @@ def planes_sentence(planes: dict[str, pd.DataFrame]) -> str:
         image = int(rows.sort_values(["adv_prob", "image"], ascending=[False, True]).image.iloc[0])
         shown = rows[rows.image == image]
         share = shown.assign(other=shown.pred != shown.label).groupby("plane", sort=False).other.mean()
-        parts.append(f"{name} (image {image}): another class on {100 * share.get('one pixel', np.nan):.0f}% of the "
-                     f"one-pixel plane and {100 * share.get('two pixels', np.nan):.0f}% of the two-pixel plane.")
+        parts.append(f"{name} (image {image}): another class on "
+                     + " and ".join(f"{100 * v:.0f}% of the {plane} plane".replace("one pixel plane", "one-pixel plane")
+                                    .replace("two pixels plane", "two-pixel plane") for plane, v in share.items()) + ".")
     return " ".join(parts)
 
 
@@ -303,10 +317,10 @@ def findings(lines: dict[str, pd.DataFrame], cube: pd.DataFrame, distance: pd.Da
         (a, n), (r, m) = changed["DE pixel"], changed["random pixel"]
         out.append(f"- Lines: the prediction changes along {a} of {n} single-channel and grey lines through the pixels of "
                    f"the most confident attacks, and along {r} of {m} through random pixels of the same images.")
-    at_de = cube[cube.index.str.endswith("DE's pixel") & (cube["no corner flips, % of grid flips"] != "-")]
+    at_de = cube[cube.index.str.endswith("DE's colour not a corner") & (cube["no corner flips, % of grid flips"] != "-")]
     if len(at_de):
-        out.append("- Corners: at the pixels of successful DE attacks, among the images where some colour flips the "
-                   "class, no cube corner does on (%, 95% Wilson interval, n) " + "; ".join(
+        out.append("- Corners: at the pixels of successful DE attacks whose colour is not a corner, among the images "
+                   "where some colour flips the class, no cube corner does on (%, 95% Wilson interval, n) " + "; ".join(
                        f"{name.split(',')[0]} {value}" for name, value in at_de["no corner flips, % of grid flips"].items())
                    + ".")
     if len(distance):

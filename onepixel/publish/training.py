@@ -15,17 +15,18 @@ from onepixel.study.chapters import Page
 def measured(page: Page) -> dict[str, dict[str, pd.DataFrame]]:
     """Per network of the comparison, the published ones first: its clean predictions and its
     exhaustive and DE rows (a published network's on its whole sample, a variant's on the images
-    of that sample it classifies correctly). Variants not trained yet are absent."""
+    of that sample it classifies correctly). Variants not trained yet, or trained with none of these
+    stored yet, are absent, and so is a published network without a variant."""
     out: dict[str, dict[str, pd.DataFrame]] = {}
-    trained = page.named("variant exhaustive")
-    for name in trained:
+    stored = {name: {"predictions": page[("predictions", name)], "exhaustive": rows,
+                     "de": page.named("variant untargeted")[name]}
+              for name, rows in page.named("variant exhaustive").items()}
+    stored = {name: d for name, d in stored.items() if all(len(frame) for frame in d.values())}
+    for name in stored:
         base = network(name).variant_of
         out.setdefault(base, {"predictions": page[("predictions", base)], "exhaustive": page[("exhaustive", base)],
                               "de": page[("untargeted", base, 1)]})
-    for name, rows in trained.items():
-        out[name] = {"predictions": page[("predictions", name)], "exhaustive": rows,
-                     "de": page.named("variant untargeted")[name]}
-    return out
+    return out | stored
 
 
 def _per_image(rows: pd.DataFrame) -> pd.Series:

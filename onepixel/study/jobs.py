@@ -47,8 +47,8 @@ class Job:
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
             raise ValueError(f"{kind} {model}: sample size must be a non-negative integer, got {n!r}")
         if among is not None and (fooled_by is not None or images is not None or among.n is None):
-            raise ValueError(f"{kind} {model}: `among` takes the images of another job's sample, "
-                             "not with `images` or `fooled_by`")
+            raise ValueError(f"{kind} {model}: `among` takes the images of another job's sample of a stated size "
+                             "(among.n), not with `images` or `fooled_by`")
         params = spec.check(params, fooled_by)
         return Job(kind, model, tuple(sorted(params.items())), n, None if images is None else tuple(images),
                    fooled_by, seed, among)
