@@ -103,7 +103,7 @@ def test_the_cube_table_counts_images_per_network():
 
 def test_stored_planes_draw_the_most_confident_attack_with_its_neighbour(black):
     from onepixel.engine.probes import pixel_planes
-    from onepixel.publish.geometry import stored_planes
+    from onepixel.publish.slices import stored_planes
 
     image = black.clone()
     image[0, 4, 3] = 0.2  # red of (3, 4): 51
@@ -119,7 +119,7 @@ def test_stored_planes_draw_the_most_confident_attack_with_its_neighbour(black):
     assert panels[1]["ylabel"] == "red of (4, 4)"
     values = panels[0]["values"]
     assert np.array_equal(panels[0]["pred"] == 1, (values[:, None] + values[None, :]) / 255 > 1.0)
-    from onepixel.publish.geometry import planes_sentence
+    from onepixel.publish.slices import planes_sentence
 
     stored = pd.concat(frames, ignore_index=True).assign(label=0)
     expected = 100 * float((panels[0]["pred"] != 0).mean())
@@ -130,7 +130,7 @@ def test_stored_planes_draw_the_most_confident_attack_with_its_neighbour(black):
 
 def test_stored_lines_give_the_attacked_pixel_first_with_its_marks(black):
     from onepixel.engine.probes import pixel_lines
-    from onepixel.publish.geometry import stored_lines
+    from onepixel.publish.slices import stored_lines
 
     image = black.clone()
     image[1, 4, 3] = 0.2  # green of (3, 4): 51
@@ -145,7 +145,7 @@ def test_stored_lines_give_the_attacked_pixel_first_with_its_marks(black):
     assert list(lines["5 (cat), DE pixel (3, 4)"]) == ["r", "g", "b", "grey"] and set(labels.values()) == {0}
     assert marks["5 (cat), DE pixel (3, 4)"]["g"] == {"clean": 51, "attack": 0}
     assert marks["5 (cat), random pixel (1, 1)"]["r"] == {"clean": 0}
-    from onepixel.publish.geometry import lines_sentence
+    from onepixel.publish.slices import lines_sentence
 
     assert lines_sentence({"net": rows, "empty": rows.head(0)}) == (
         "net: the prediction changes along 3 of the 4 lines through the attacked pixels and 0 of the 4 through the "

@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from onepixel.publish import geometry, plots  # noqa: E402
+from onepixel.publish import geometry, plots, slices  # noqa: E402
 from onepixel.stats import paper  # noqa: E402
 from onepixel.stats.metrics import Runs  # noqa: E402
 
@@ -101,8 +101,8 @@ def figures():
         ("gallery", lambda: plots.gallery(best, data, CLASSES)),
         ("gallery with networks named", lambda: plots.gallery(  # the README's ImageNet gallery: two columns
             best.head(2).assign(model="squeezenet1_0", adv_class=1), data, CLASSES, columns=2, name_networks=True)),
-        ("line_slices", lambda: geometry.line_slices(lines, CLASSES, {t: 6 for t in lines}, marks=marks)),
-        ("planes", lambda: geometry.planes([{**plane, "xlabel": "red", "ylabel": "green", "title": "allconv: pixel (3, 4)"},
+        ("line_slices", lambda: slices.line_slices(lines, CLASSES, {t: 6 for t in lines}, marks=marks)),
+        ("planes", lambda: slices.planes([{**plane, "xlabel": "red", "ylabel": "green", "title": "allconv: pixel (3, 4)"},
                                          {**plane, "xlabel": "red of (3, 4)", "ylabel": "red of (4, 4)",
                                           "title": "allconv: two pixels"}], CLASSES)),
         ("mean_maps", lambda: geometry.mean_maps({f"{m} (n=500 images)": grid for m in nets})),
