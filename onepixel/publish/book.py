@@ -157,6 +157,8 @@ def render(root: Path = REPO, profile: str | None = None) -> Path:
         recorded = edition_path(profile, root)
         record = json.loads(recorded.read_text()) if recorded.exists() else edition(profile, root)
         cfg.setdefault("html", {})["extra_footer"] = footer(record)
+        local = cfg.get("sphinx", {}).get("local_extensions") or {}  # paths relative to the config: make them absolute
+        cfg.get("sphinx", {})["local_extensions"] = {ext: str((root / path).resolve()) for ext, path in local.items()}
         config = root / "_build" / "_config.edition.yml"
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(yaml.safe_dump(cfg, sort_keys=False))
