@@ -122,3 +122,10 @@ def test_a_trained_variant_with_nothing_stored_yet_is_left_out():
         ("variant exhaustive", "allconv_fp32_ls0"): pd.DataFrame(), ("variant untargeted", "allconv_fp32_ls0"): pd.DataFrame(),
         ("predictions", "allconv_fp32_ls0"): pd.DataFrame()}
     assert training.measured(Page("01_networks", {}, dict.fromkeys(rows, SimpleNamespace()), rows, {})) == {}
+
+
+def test_the_findings_of_chapter_01_come_from_its_tables():
+    clean = pd.DataFrame({"top probability > 95%": ["39.7%", "0.0%", "93.1%"]}, index=["allconv", "vgg16", "resnet20"])
+    text = training.findings(clean, {}).split("\n")
+    assert text[0].endswith("exceeds 95%: allconv 39.7%, vgg16 0.0% (trained here); resnet20 93.1% (weights from elsewhere).")
+    assert text[1] == "- Training: No variant is trained and attacked yet."

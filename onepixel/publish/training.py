@@ -165,3 +165,20 @@ def sentence(data: dict[str, dict[str, pd.DataFrame]]) -> str:
     if any(network(n).variant_of for n in data):
         return "No variant and its control share more than one attacked image yet: nothing to compare."
     return "No variant is trained and attacked yet."
+
+
+def findings(clean: pd.DataFrame, data: dict[str, dict[str, pd.DataFrame]]) -> str:
+    """Chapter 01's "What we found": the share of correctly classified images whose top probability
+    exceeds 95% (``clean``: :func:`onepixel.publish.report.clean_confidence`), networks trained here
+    against weights from elsewhere, and the variants' verdict (:func:`sentence`)."""
+    column = "top probability > 95%"
+    groups = {here: [f"{name} {clean.loc[name, column]}" for name in clean.index if network(name).trained_here == here]
+              for here in (True, False)}
+    out = []
+    if groups[True] or groups[False]:
+        out.append("- Clean confidence, the share of correctly classified test images whose top probability exceeds "
+                   "95%: "
+                   + "; ".join(f"{', '.join(names)} ({'trained here' if here else 'weights from elsewhere'})"
+                               for here, names in groups.items() if names) + ".")
+    out.append(f"- Training: {sentence(data)}")
+    return "\n".join(out)
