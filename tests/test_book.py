@@ -184,11 +184,21 @@ def test_the_browser_check_finds_what_a_reader_would_see(tmp_path):
 
     if chromium() is None:
         pytest.skip("Chromium is not installed (Debian package chromium; `make test` installs it)")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from onepixel.publish.captions import Figure
+
     (tmp_path / "book").mkdir()
+    fig, ax = plt.subplots(figsize=(7, 2))
+    ax.set_title("tiny", fontsize=4)
+    (tmp_path / "book" / "small.png").write_bytes(Figure(fig, "A figure with small text.", "fig-small").png)
     (tmp_path / "book" / "bad.html").write_text(
         "<html><body><main><article class='bd-article' style='width: 600px'>"
         "<table><tr><td>NaN</td><td>None</td></tr></table>"
         "<table style='width: 2000px'><tr><td>wide</td></tr></table>"
+        "<table id='tab-summary' style='width: 1500px'><tr><td>headline</td></tr></table><img src='small.png' style='width: 300px'>"
         "<img src='missing.png'><img src='https://example.org/x.png'>"
         "<p>read from /home/someone/data, see {cite:t}`su2019onepixel`</p><span class='math'>\\(x^2\\)</span>"
         "<div class='cell_output'><img src='data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4"
@@ -199,7 +209,8 @@ def test_the_browser_check_finds_what_a_reader_would_see(tmp_path):
                      "image did not load: missing.png", "request outside the book: https://example.org",
                      "absolute path in the text: /home/someone",
                      "markup shown as text: {cite:t}`su2019onepixel`", "equation not typeset", "console error: boom",
-                     "figure without a numbered caption: data:image/png", "table without a numbered caption: 'bare'"):
+                     "figure without a numbered caption: data:image/png", "table without a numbered caption: 'bare'",
+                     "the headline table is wider than the page", "below 7: book/small.png"):
         assert expected in problems, f"{expected!r} not found in: {problems}"
     assert (tmp_path / "shots" / "bad-desktop.png").stat().st_size > 1000
 

@@ -42,7 +42,10 @@ def test_citation_metadata_agree_with_the_package_and_the_bibliography():
     assert cff["cff-version"] == "1.2.0" and cff["authors"] and cff["message"]
     assert (cff["version"], cff["license"]) == (project["version"], project["license"])
     book = yaml.safe_load((ROOT / "_config.yml").read_text())
-    assert cff["title"] == book["title"] and f"title = {{{cff['title']}}}" in (ROOT / "book" / "intro.md").read_text()
+    from onepixel.publish.book import citation
+    entry = citation({"profile": "cpu", "built": "2026-12-07", "commit": "abc1234"})
+    assert cff["title"] == book["title"] and f"title = {{{cff['title']}}}" in entry
+    assert f"version = {{{cff['version']}}}" in entry and "year = {2026}" in entry and "commit abc1234" in entry
     bib = (ROOT / "book" / "references.bib").read_text()
     entry = bib[bib.index("@article{su2019onepixel"):].split("\n}", 1)[0]
     paper = cff["references"][0]

@@ -62,14 +62,14 @@ def test_training_table_reads_the_published_records_and_plans_the_variants():
 def test_budget_comparison_pairs_de_with_each_search_on_the_same_images():
     import pandas as pd
 
-    from onepixel.publish.report import budget_comparison, budget_curves
+    from onepixel.publish.cost import budget_comparison, budget_curves, budget_differences
 
     de = pd.DataFrame({"image": [1, 2, 3, 4], "success": [True, True, False, False],
                        "first_success_evaluations": [500.0, 3000.0, None, None], "evaluations": [40402] * 4})
     random = pd.DataFrame({"image": [1, 2, 3, 9], "success": [False, True, True, True], "evaluations": [2000, 10, 1500, 5]})
     exhaustive = pd.DataFrame({"image": [1, 1, 2, 3, 4], "success": [True, False, True, True, False], "evaluations": 8192})
     rows = {"m": {"de": de, "random": random, "exhaustive": exhaustive}}
-    table = budget_comparison(rows, 2000)
+    table = budget_comparison(budget_differences(rows, 2000))
     vs_random = table.loc[("m", "DE vs random")]
     assert vs_random.images == 3 and vs_random["DE %"] == round(100 / 3, 1) and vs_random["other %"] == round(200 / 3, 1)
     vs_exhaustive = table.loc[("m", "DE (all generations) vs exhaustive")]
@@ -77,3 +77,24 @@ def test_budget_comparison_pairs_de_with_each_search_on_the_same_images():
     assert vs_exhaustive["DE - other, points"].endswith("(0 only DE, 1 only exhaustive)")
     curves, points = budget_curves(rows, 2000)["m"]
     assert list(points.values()) == [(8192, 0.75)] and "random (n=4)" in curves
+
+
+def test_the_findings_of_chapter_04_follow_the_paired_intervals():
+    import pandas as pd
+
+    from onepixel.publish.cost import findings
+
+    index = pd.MultiIndex.from_tuples([("a", "DE vs random"), ("b", "DE vs random"), ("a", "DE (all generations) vs exhaustive")],
+                                      names=["model", "comparison"])
+    differences = pd.DataFrame({"budget": ["2,000", "2,000", "each its own"], "images": [100, 50, 100],
+                                "diff": [0.05, -0.01, -0.04], "ci_low": [0.01, -0.03, -0.07], "ci_high": [0.09, 0.02, -0.01]},
+                               index=index)
+    cost = pd.DataFrame({"mean evaluations (successful)": [32000.0, None], "paper: evaluations": [16000, 12400],
+                         "mean distortion (successful)": [100.0, None], "paper: distortion": [123, 133]}, index=["a", "b"])
+    cost_line, random_line, exhaustive_line = findings(cost, differences).split("\n")
+    assert "32,000 evaluations on average for a (paper 16,000, 2.0 times as many)" in cost_line
+    assert "for 0 of 1 networks" in cost_line
+    assert random_line == ("- DE against random within 2,000 evaluations: DE fools more images than random (a +5.0 points "
+                           "[+1.0, +9.0], n=100); no difference at 95% (b -1.0 points [-3.0, +2.0], n=50).")
+    assert exhaustive_line.startswith("- DE (all generations) against exhaustive: DE fools fewer images than exhaustive (a")
+    assert findings(cost.iloc[:0], differences.iloc[:0]) == "Nothing is stored for this chapter yet."

@@ -147,6 +147,21 @@ def footer(record: dict) -> str:
             + ". Every number on these pages comes from a recorded run under results/.")
 
 
+def citation(record: dict, root: Path = REPO) -> str:
+    """The BibTeX entry of an edition (an :func:`edition` record), filled from ``root/CITATION.cff``:
+    authors, title, version and its ``url`` or ``repository-code`` where the file gives one, with the
+    edition's profile, build date and commit."""
+    cff = yaml.safe_load((root / "CITATION.cff").read_text())
+    authors = " and ".join(f"{{{a['name']}}}" if "name" in a else f"{a['family-names']}, {a['given-names']}"
+                           for a in cff["authors"])
+    fields = {"author": authors, "title": cff["title"], "version": cff["version"], "year": record["built"][:4],
+              "howpublished": "Jupyter Book and Python package onepixel",
+              "url": cff.get("url") or cff.get("repository-code"),
+              "note": f"Edition: profile {record['profile']}, built {record['built']} from commit {record['commit']}"}
+    body = ",\n".join(f"  {key} = {{{value}}}" for key, value in fields.items() if value)
+    return f"@misc{{onepixel{fields['year']},\n{body}\n}}"
+
+
 def render(root: Path = REPO, profile: str | None = None) -> Path:
     """Jupyter Book HTML build of ``root`` (all files, nitpicky, warnings as errors); with a
     ``profile``, the footer names the edition the executed notebooks show (recorded when they were

@@ -20,6 +20,7 @@ from pathlib import Path
 WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
 MISSING = re.compile(r"\b(nan|NaN|None|NaT)\b|<NA>")
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:home|root|tmp|work|usr|opt|mnt|var)/[\w.-]+")
+SMALLEST_READABLE_PX = 7.0  # the smallest figure text a reader can read, in CSS pixels
 RAW_ROLE = re.compile(r"\{[a-z:]+\}`[^`]*`")  # a MyST role the build did not render, e.g. {cite:t}`key`
 
 # In the page: elements wider than the article, images that did not load, missing values in
@@ -43,7 +44,11 @@ INSPECT = """() => {
     .map(img => img.getAttribute('src'));
   const uncaptioned = [...article.querySelectorAll('div.cell_output table')]
     .filter(t => !t.querySelector('caption .caption-number')).map(t => t.innerText.slice(0, 40));
-  return {width, wide, broken, cells, rawMath, unnumbered, uncaptioned, text: article.innerText};
+  const images = [...article.querySelectorAll('img')]
+    .map(img => ({src: img.currentSrc, shown: img.getBoundingClientRect().width, natural: img.naturalWidth}));
+  const headline = [...article.querySelectorAll('table#tab-summary')]
+    .filter(t => t.getBoundingClientRect().width > width + 1).map(t => Math.round(t.getBoundingClientRect().width));
+  return {width, wide, broken, cells, rawMath, unnumbered, uncaptioned, images, headline, text: article.innerText};
 }"""
 
 
@@ -70,8 +75,26 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def check_page(context, url: str, base: str, wide_limit: bool, shot: Path) -> list[str]:
-    """Open ``url`` in a new page of ``context``; return the problems a reader would see."""
+def smallest_text_shown(image: dict, base: str, root: Path) -> float | None:
+    """The height in CSS pixels at which the browser shows the smallest text of a figure drawn by
+    :class:`onepixel.publish.captions.Figure` (``image``: its URL, shown and natural widths), from the
+    PNG's own record; None for other images."""
+    from PIL import Image  # with the browser check only: Pillow comes with matplotlib
+
+    from onepixel.publish.captions import SMALLEST_TEXT  # the check runs without the plotting stack otherwise
+
+    if not image["src"].startswith(base) or not image["natural"]:
+        return None
+    path = root / image["src"][len(base):].split("#")[0]
+    if path.suffix != ".png" or not path.exists():
+        return None
+    recorded = Image.open(path).text.get(SMALLEST_TEXT)
+    return None if recorded is None else float(recorded) * image["shown"] / image["natural"]
+
+
+def check_page(context, url: str, base: str, wide_limit: bool, shot: Path, root: Path | None = None) -> list[str]:
+    """Open ``url`` in a new page of ``context``; return the problems a reader would see (with the
+    book's folder ``root``, also figure text too small to read at this width)."""
     problems: list[str] = []
     page = context.new_page()
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text[:200]}") if m.type == "error" else None)
@@ -89,6 +112,13 @@ def check_page(context, url: str, base: str, wide_limit: bool, shot: Path) -> li
     found = page.evaluate(INSPECT)
     if wide_limit:
         problems += [f"wider than the page ({found['width']:.0f} px): {w}" for w in found["wide"]]
+    problems += [f"the headline table is wider than the page ({found['width']:.0f} px): {w} px"
+                 for w in found["headline"]]
+    for image in found["images"] if root is not None else []:
+        shown = smallest_text_shown(image, base, root)
+        if shown is not None and shown < SMALLEST_READABLE_PX:
+            problems.append(f"figure text {shown:.1f} px high, below {SMALLEST_READABLE_PX:.0f}: "
+                            f"{image['src'][len(base):]}")
     problems += [f"image did not load: {src}" for src in found["broken"]]
     problems += [f"missing value in a table: {c!r}" for c in found["cells"] if MISSING.search(c)][:5]
     problems += [f"equation not typeset: {m!r}" for m in found["rawMath"]]
@@ -121,7 +151,7 @@ def check_book(html: Path, shots: Path) -> list[PageReport]:
                 context = browser.new_context(viewport={"width": w, "height": h})
                 for page in pages:
                     shot = shots / f"{Path(page).stem}-{name}.png"
-                    problems = check_page(context, base + page, base, name == "desktop", shot)
+                    problems = check_page(context, base + page, base, name == "desktop", shot, html)
                     reports.append(PageReport(page, name, problems))
                 context.close()
             browser.close()

@@ -18,6 +18,7 @@ from numbers import Integral, Real
 from typing import Literal
 
 import matplotlib.pyplot as plt
+from matplotlib.text import Text
 import pandas as pd
 
 
@@ -119,6 +120,17 @@ def table(frame: pd.DataFrame, caption: str, name: str,
     return Table(frame, caption, name, decimals_by)
 
 
+DPI = 220  # figures are drawn at twice screen resolution
+SMALLEST_TEXT = "onepixel:smallest-text-px"  # PNG text chunk: the smallest text's height in image pixels
+
+
+def smallest_text(fig) -> float:
+    """The font size (points) of the smallest visible, non-empty text drawn in ``fig``; the book's
+    browser check turns it into the size a reader sees at each screen width."""
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes, default=0.0)
+
+
 class Figure:
     """A matplotlib figure with a caption and a name: drawn once as a 2x PNG, glued (``myst_nb.glue``)
     and shown in the book as a numbered ``{glue:figure}``, in Jupyter as the PNG under its caption.
@@ -130,7 +142,10 @@ class Figure:
 
         self.caption, self.name = " ".join(caption.split()), name
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=220, bbox_inches="tight")
+        fig.canvas.draw()  # lays out the tick labels, so that the smallest text is known
+        self.smallest_text_pt = smallest_text(fig)
+        fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight",
+                    metadata={SMALLEST_TEXT: f"{self.smallest_text_pt / 72 * DPI:.1f}"})
         self.png = buffer.getvalue()
         plt.close(fig)
         try:

@@ -118,7 +118,7 @@ def targets_reached(counts: dict[str, pd.Series]):
 def success_curves(per_model: dict[str, tuple[dict, dict]]):
     """Success rate (%) against evaluations spent per image (log scale), one panel per network on
     one y scale: a line per search (each to its own budget) and a star per fixed-cost method, one
-    legend below. ``per_model[name] = (curves, points)`` from :func:`onepixel.publish.report.budget_curves`;
+    legend below. ``per_model[name] = (curves, points)`` from :func:`onepixel.publish.cost.budget_curves`;
     the legend names each method with the first network's n."""
     fig, axes = plt.subplots(1, len(per_model), figsize=(7.0, 3.4), sharey=True, squeeze=False)
     for ax, (model, (curves, points)) in zip(axes[0], per_model.items()):

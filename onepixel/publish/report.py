@@ -1,6 +1,7 @@
 """The attack chapters' tables and sentences: few pixels, transfer, ResNet depth, early stop and
-bounds ablations, cost, the interval simulation, the plan's status (chapters 05 and 07 are in
-:mod:`onepixel.publish.geometry`, 08 in :mod:`onepixel.publish.performance`). Each turns stored
+bounds ablations, the interval simulation, the plan's status (chapter 04 is in
+:mod:`onepixel.publish.cost`, 05 and 07 in :mod:`onepixel.publish.geometry`, 08 in
+:mod:`onepixel.publish.performance`). Each turns stored
 rows into a table; none computes."""
 from __future__ import annotations
 
@@ -161,57 +162,6 @@ def coverage_choice(simulation: pd.DataFrame, reported: str) -> str:
     return text
 
 
-def budget_curves(rows: dict[str, dict[str, pd.DataFrame]], budget: int) -> dict[str, tuple[dict, dict]]:
-    """Per model, from chapter 04's rows (``{"de": ..., <baseline>: ..., "exhaustive": ...}``): success-rate curves against evaluations (DE to
-    its largest count, each baseline only up to its own ``budget``) and the exhaustive search as a
-    fixed-cost point."""
-    out = {}
-    for name, r in rows.items():
-        de = r["de"]
-        budgets = np.unique(np.geomspace(1, max(de.evaluations.max(), budget), 60).round())
-        curves = {f"DE (n={len(de)})": (budgets, metrics.success_by_budget(de.first_success_evaluations, budgets))}
-        for method, b in r.items():
-            if method in ("de", "exhaustive"):
-                continue
-            spent, own = b.evaluations.where(b.success), budgets[budgets <= budget]
-            curves[f"{method.replace('_', ' ')} (n={len(b)})"] = (own, metrics.success_by_budget(spent, own))
-        ex = r["exhaustive"]
-        per_image = ex.groupby("image").success.any()
-        points = {f"exhaustive, 8 corners (n={len(per_image)})": (int(ex.evaluations.iloc[0]), per_image.mean())}
-        out[name] = (curves, points)
-    return out
-
-
-def budget_comparison(rows: dict[str, dict[str, pd.DataFrame]], budget: int) -> pd.DataFrame:
-    """Paired, on the images both attacked: the share of images DE had fooled within ``budget``
-    evaluations (its first flip) against each baseline within the same budget, and DE's final
-    success against the exhaustive corner search, each difference with Newcombe's paired 95% interval."""
-    out = []
-    for name, r in rows.items():
-        de = r["de"].set_index("image")
-        de_within = de.first_success_evaluations.fillna(np.inf) <= budget
-        others = {method: b.set_index("image").pipe(lambda t: t.success & (t.evaluations <= budget))
-                  for method, b in r.items() if method not in ("de", "exhaustive")}
-        for method, other in others.items():
-            both = de_within.index.intersection(other.index)
-            d = metrics.paired_difference(de_within[both], other[both])
-            out.append({"model": name, "comparison": f"DE vs {method.replace('_', ' ')}",
-                        "budget": f"{budget:,}", "images": len(both),
-                        "DE %": round(100 * float(de_within[both].mean()), 1) if len(both) else None,
-                        "other %": round(100 * float(other[both].mean()), 1) if len(both) else None,
-                        "DE - other, points": f"{100 * d['diff']:+.1f} [{100 * d['ci_low']:+.1f}, "
-                                              f"{100 * d['ci_high']:+.1f}]" if len(both) > 1 else "-"})
-        ex = r["exhaustive"].groupby("image").success.any()
-        both = de.index.intersection(ex.index)
-        d = metrics.paired_difference(de.success[both], ex[both])
-        out.append({"model": name, "comparison": "DE (all generations) vs exhaustive", "budget": "each its own",
-                    "images": len(both), "DE %": round(100 * float(de.success[both].mean()), 1),
-                    "other %": round(100 * float(ex[both].mean()), 1),
-                    "DE - other, points": f"{100 * d['diff']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}] "
-                                          f"({d['only_a']} only DE, {d['only_b']} only exhaustive)"})
-    return pd.DataFrame(out).set_index(["model", "comparison"])
-
-
 def depth_series(runs: dict[str, Runs]) -> pd.DataFrame:
     """The ResNet-(6n+2) networks among ``runs`` by depth: clean accuracy, non-targeted success
     (rate and 95% interval, in percent), confidence and mean evaluations."""
@@ -294,20 +244,6 @@ def early_stop_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
                      "true class % (successful)": round(100 * float(ok.true_prob.mean()), 2) if len(ok) else None,
                      "evaluations (mean)": round(float(r.evaluations.mean()))})
     return pd.DataFrame(rows).set_index("stop")
-
-def cost_table(runs: dict[str, Runs]) -> pd.DataFrame:
-    """Mean evaluations and distortion of non-targeted attacks, with the paper's Table VI."""
-    rows = []
-    for name, run in runs.items():
-        u = run.untargeted
-        ok = u[u.success]
-        ref = paper.COST.get(paper.PAPER_MODEL.get(name, name), {})
-        rows.append({"model": name, "attacks": len(u), "successful": len(ok),
-                     "mean evaluations (all)": round(u.evaluations.mean()),
-                     "mean evaluations (successful)": round(ok.evaluations.mean()) if len(ok) else None,
-                     "mean distortion (successful)": round(ok.distortion.mean(), 1) if len(ok) else None,
-                     "paper: evaluations": ref.get("evaluations"), "paper: distortion": ref.get("distortion")})
-    return pd.DataFrame(rows).set_index("model")
 
 
 def most_confident(rows: pd.DataFrame, n: int) -> pd.DataFrame:
