@@ -91,3 +91,15 @@ def test_performance_and_reproducibility_compute_their_ranges():
     text = findings.reproducibility(status, spent)
     assert "1 of 3 experiments complete, 12 of 18 planned items stored" in text
     assert "2.0 CPU hours stored" in text and "about 1.5 CPU hours left" in text and "(1 unstarted" in text
+
+
+def test_the_paper_values_name_their_version_and_table():
+    import pytest
+
+    from onepixel.stats import comparison, paper
+
+    text = paper.provenance(["VIII", "VI"])
+    assert "23(5)" in text and "arXiv 1710.08864" in text and "Table VIII" in text and "Table VI (cost)" in text
+    assert set(comparison.TABLE_ORDER) <= set(paper.SOURCES)
+    with pytest.raises(ValueError, match="no source recorded for paper table"):
+        paper.provenance(["IX"])

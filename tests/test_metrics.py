@@ -67,7 +67,7 @@ def test_paper_summary_puts_ours_next_to_the_paper():
 
     from onepixel.stats.comparison import summary_table
     readable, legend = summary_table(table)
-    shown = readable[(readable.table == "VIII") & (readable.measure == "targeted success %")].iloc[0]
+    shown = readable[(readable.table == "VIII") & (readable.measure == "allconv: targeted success %")].iloc[0]
     assert shown["ours [95% CI] (n)"].startswith("50.0 [") and shown["ours [95% CI] (n)"].endswith("(n=6)")
     assert shown["ours - paper [95% CI, unadjusted]"].startswith(f"{50.0 - row.paper:+.1f} [")
     assert shown.verdict.startswith("too few to tell")

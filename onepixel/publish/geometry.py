@@ -250,10 +250,11 @@ def mean_maps(maps: dict[str, pd.DataFrame]):
     colour scale with one colour bar."""
     grids = {title: m.groupby(["y", "x"]).best_other_prob.mean().unstack() for title, m in maps.items()}
     top = max(float(g.max().max()) for g in grids.values())
-    fig, axes = plt.subplots(1, len(grids), figsize=(2.1 * len(grids) + 0.9, 2.9), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(1, len(grids), figsize=(1.8 * len(grids) + 0.9, 2.7), squeeze=False, layout="constrained")
     for ax, (title, grid) in zip(axes.flat, grids.items()):
         sns.heatmap(grid, cmap="mako", vmin=0, vmax=top, ax=ax, cbar=False, square=True, xticklabels=8, yticklabels=8)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=11)
+        ax.tick_params(labelsize=10.5)
     fig.colorbar(axes.flat[0].collections[0], ax=axes.ravel().tolist(), label="best other-class probability",
                  shrink=0.85)
     return fig

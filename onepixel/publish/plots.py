@@ -85,21 +85,22 @@ def depth_series(table: pd.DataFrame):
 
 
 def transfer_heatmap(table: pd.DataFrame):
-    """Source (rows) x target (columns): the share (%) of the source's one-pixel perturbations that also
-    fool the target, coloured on the data's own scale, with n under each value."""
-    rate = table.pivot(index="source", columns="target", values="rate %")
-    n = table.pivot(index="source", columns="target", values="target correct on clean")
-    order_rows, order_cols = list(dict.fromkeys(table.source)), list(dict.fromkeys(table.target))
+    """Target (rows) x source (columns), narrow enough for a phone: the share (%) of the source's
+    one-pixel perturbations that also fool the target, coloured on the data's own scale, with n under
+    each value."""
+    rate = table.pivot(index="target", columns="source", values="rate %")
+    n = table.pivot(index="target", columns="source", values="target correct on clean")
+    order_rows, order_cols = list(dict.fromkeys(table.target)), list(dict.fromkeys(table.source))
     rate, n = rate.reindex(index=order_rows, columns=order_cols), n.reindex(index=order_rows, columns=order_cols)
     off = table[table.source != table.target]["rate %"]
     labels = (rate.round(0).astype("Int64").astype(str) + "\nn=" + n.astype("Int64").astype(str)).where(rate.notna(), "")
-    fig, ax = plt.subplots(figsize=(1.0 + 0.95 * len(order_cols), 0.9 + 0.75 * len(order_rows)), layout="constrained")
+    fig, ax = plt.subplots(figsize=(2.2 + 0.8 * len(order_cols), 0.6 + 0.62 * len(order_rows)), layout="constrained")
     diagonal = rate.index.to_numpy(dtype=object)[:, None] == rate.columns.to_numpy(dtype=object)[None, :]
     sns.heatmap(rate.mask(diagonal), annot=labels.to_numpy(), fmt="",
-                cmap="rocket_r", vmin=0, vmax=float(off.max()) if len(off) else 100, ax=ax, annot_kws={"size": 8},
+                cmap="rocket_r", vmin=0, vmax=float(off.max()) if len(off) else 100, ax=ax, annot_kws={"size": 9.5},
                 cbar_kws={"label": "also fools the target (%)"})
-    ax.set_xlabel("target network")
-    ax.set_ylabel("source network")
+    ax.set_xlabel("source network (where DE found the pixel)")
+    ax.set_ylabel("target network")
     ax.grid(False)
     return fig
 
@@ -172,11 +173,11 @@ def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = ""
         top, mid, low = (axes[3 * (k // columns) + i, k % columns] for i in range(3))
         top.imshow(img, interpolation="nearest")
         clean = f" ({100 * r.clean_prob:.0f}%)" if "clean_prob" in r and pd.notna(r.clean_prob) else ""
-        top.set_title(f"{short(classes[int(r.label)])}{clean}", fontsize=9.5)
+        top.set_title(f"{short(classes[int(r.label)])}{clean}", fontsize=10.5)
         mid.imshow(adv, interpolation="nearest")
         goal = "" if r.get("target", -1) in (-1, None) or pd.isna(r.get("target", -1)) else " (target)"
         network = f"{r.model}\n" if name_networks else ""
-        mid.set_title(f"{network}→ {short(classes[int(r.adv_class)])}{goal}\n({100 * r.adv_prob:.0f}%)", fontsize=9.5)
+        mid.set_title(f"{network}→ {short(classes[int(r.adv_class)])}{goal}\n({100 * r.adv_prob:.0f}%)", fontsize=10.5)
         radius = max(1.5, img.shape[0] / 20)
         for x, y, *_ in pixels:
             mid.add_patch(plt.Circle((x, y), radius, fill=False, color="yellow", lw=1.5))
@@ -185,16 +186,27 @@ def gallery(rows: pd.DataFrame, data, classes, columns: int = 4, title: str = ""
         y0, x0 = min(max(y - zoom, 0), h - 2 * zoom - 1), min(max(x - zoom, 0), w - 2 * zoom - 1)
         low.imshow(adv[y0:y0 + 2 * zoom + 1, x0:x0 + 2 * zoom + 1], interpolation="nearest")
         low.add_patch(plt.Rectangle((x - x0 - 0.5, y - y0 - 0.5), 1, 1, fill=False, color="yellow", lw=2))
-        low.set_title(f"pixel ({x}, {y})", fontsize=9.5)
+        low.set_title(f"pixel ({x}, {y})", fontsize=10.5)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
-TABLE_TITLES = {"VIII": "Table VIII: original CIFAR-10 test set, 1 pixel",
-                "IV": "Table IV: Kaggle CIFAR-10 set and ImageNet, 1 pixel",
-                "V": "Table V: 3 and 5 pixels (Kaggle set)", "VII": "Table VII: random search (Kaggle set)"}
+# The summary figure's panels: (paper table, measure prefix) -> panel title, x label, x range.
+HEADLINE_PANELS = {
+    ("VIII", ""): ("paper Table VIII: original CIFAR-10 test set, 1 pixel", "%", (0, 100)),
+    ("IV", ""): ("paper Table IV: Kaggle CIFAR-10 set, 1 pixel", "%", (0, 100)),
+    ("IV (ImageNet)", ""): ("paper Table IV: ImageNet, 1 pixel", "%", (0, 100)),
+    ("V", ""): ("paper Table V: 3 and 5 pixels (Kaggle set)", "%", (0, 100)),
+    ("VII", ""): ("paper Table VII: random search (Kaggle set)", "%", (0, 100)),
+    ("VI", "evaluations"): ("paper Table VI: evaluations per successful attack", "evaluations", None),
+    ("VI", "distortion"): ("paper Table VI: colour change of the pixel", "mean change (0..255)", (0, 255)),
+    ("text", ""): ("the paper's text: target classes reached per image", "classes", (0, 9)),
+}
+SHORT_MEASURE = [(": success", ""), (" (clustered CI)", ""), (" success", ""), (" %", ""), ("(from 9 targets)", "(9 targets)"),
+                 (" (successful)", ""), (" (successful, 0..255)", ""), (": success", ""),
+                 ("classes reached per image (targeted DE)", "classes reached")]
 
 
 def network_colours() -> dict[str, tuple]:
@@ -204,42 +216,57 @@ def network_colours() -> dict[str, tuple]:
     return {name: palette[i % len(palette)] for i, name in enumerate(MODELS)}
 
 
-# How the summary figure draws our value, by the comparison's verdict (comparison.verdicts): the
-# marker is drawn above the paper's diamond, so a coinciding value stays visible.
+# How the summary figure draws our value, by the comparison's verdict (comparison.verdicts); the
+# paper's open diamond is drawn over it, so that both stay visible where they coincide.
 VERDICT_MARKERS = {"consistent": {"marker": "o", "ms": 6, "markeredgecolor": "white"},
                    "differs": {"marker": "X", "ms": 9, "markeredgecolor": "black", "markeredgewidth": 0.8},
                    "too few to tell": {"marker": "o", "ms": 6, "markerfacecolor": "white"}}
 
 
 def headline(summary: pd.DataFrame):
-    """Every success rate the paper reports, one panel per paper table: ours with its 95% interval
-    (coloured by network) and the paper's value (black diamond). ``summary`` from
+    """Every value the paper reports that we measure, accuracy aside, in one narrow figure (readable on
+    a phone): a panel per paper table (Table VI split by unit), per row our value with its 95%
+    interval (coloured by network, marker by the comparison's verdict) and the paper's value (open
+    diamond, drawn over ours so that both stay visible where they coincide). ``summary`` from
     :func:`onepixel.stats.comparison.paper_summary`."""
-    measure = summary.index.get_level_values("measure")
-    rates = summary[summary.kind.eq("rate") & measure.str.contains("success %")].reset_index()
-    tables = list(dict.fromkeys(rates["paper table"]))
-    heights = [rates["paper table"].eq(t).sum() for t in tables]
-    fig, axes = plt.subplots(len(tables), 1, figsize=(7.0, 0.9 + 0.36 * sum(heights) + 0.45 * len(tables)),
-                             sharex=True, gridspec_kw={"height_ratios": heights}, squeeze=False)
+    rows = summary.reset_index()
+    rows = rows[~rows.measure.str.startswith("accuracy")]
+    panels = []
+    for (table, prefix), (title, unit, limits) in HEADLINE_PANELS.items():
+        part = rows[(rows["paper table"] == table) & rows.measure.str.startswith(prefix)]
+        order = sorted(dict.fromkeys(part.measure), key=lambda m: m.startswith("targeted") or "9 targets" in m)
+        part = part.iloc[np.lexsort((part.network.map(list(dict.fromkeys(part.network)).index),
+                                     part.measure.map(order.index)))]
+        if len(part):
+            panels.append((part, title, unit, limits))
+    heights = [len(part) for part, *_ in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(5.0, 0.7 + 0.18 * sum(heights) + 0.58 * len(panels)),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
     colours = network_colours()
-    for ax, table in zip(axes[:, 0], tables):
-        part = rates[rates["paper table"] == table].rename(columns={"ci low": "lo", "ci high": "hi"})
+    for ax, (part, title, unit, limits) in zip(axes[:, 0], panels):
         y = np.arange(len(part))[::-1]
-        for yi, row in zip(y, part.itertuples()):
+        for yi, (_, row) in zip(y, part.iterrows()):
             colour = colours.get(row.network.split(",")[0], "grey")
-            ax.errorbar(row.ours, yi, xerr=[[row.ours - row.lo], [row.hi - row.ours]], fmt="none", ecolor=colour,
-                        capsize=3, zorder=2)
-            ax.plot(row.paper, yi, marker="D", color="black", ms=6, ls="none", zorder=3)
-            ax.plot(row.ours, yi, ls="none", zorder=4, **VERDICT_MARKERS[row.verdict], color=colour)
-        ax.set_yticks(y, [f"{r.network}: {r.measure.replace(' %', '').replace(' (clustered CI)', '')}"
-                          for r in part.itertuples()], fontsize=9)
-        ax.set_title(TABLE_TITLES.get(table, f"Table {table}"), loc="left", fontsize=10)
-        ax.set_ylim(-0.6, len(part) - 0.4)
-    axes[-1, 0].set_xlabel("success rate (%)")
-    axes[-1, 0].set_xlim(0, 100)
+            if pd.notna(row["ci low"]) and pd.notna(row["ci high"]):
+                ax.errorbar(row.ours, yi, xerr=[[row.ours - row["ci low"]], [row["ci high"] - row.ours]], fmt="none",
+                            ecolor=colour, capsize=2, lw=1.2, zorder=2)
+            ax.plot(row.ours, yi, ls="none", zorder=3, color=colour, **VERDICT_MARKERS[row.verdict])
+            ax.plot(row.paper, yi, marker="D", ms=7, mfc="none", mec="black", mew=1.2, ls="none", zorder=4)
+        labels = []
+        for _, row in part.iterrows():
+            measure = row.measure
+            for old, new in SHORT_MEASURE:
+                measure = measure.replace(old, new)
+            labels.append(f"{row.network}: {measure}")
+        ax.set_yticks(y, labels, fontsize=9)
+        ax.tick_params(axis="x", labelsize=9)
+        ax.set_title(title, loc="left", fontsize=9.5)
+        ax.set_ylim(-0.7, len(part) - 0.3)
+        ax.set_xlim(*(limits or (0, 1.08 * max(part[["ours", "paper", "ci high"]].max().max(), 1))))
+        ax.set_xlabel(unit, fontsize=9, labelpad=1)
     handles = [plt.Line2D([], [], ls="none", color="grey", label=f"ours: {verdict}", **style)
                for verdict, style in VERDICT_MARKERS.items()]
-    handles.append(plt.Line2D([], [], marker="D", color="black", ls="none", label="paper"))
+    handles.append(plt.Line2D([], [], marker="D", mfc="none", mec="black", ls="none", label="paper"))
     fig.legend(handles=handles, loc="upper center", ncols=2, fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / fig.get_figheight()))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / fig.get_figheight()), h_pad=0.6)
     return fig

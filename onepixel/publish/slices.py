@@ -19,7 +19,7 @@ def line_slices(rows: dict[str, dict[str, pd.DataFrame]], classes, labels: dict[
     the true class (``labels[row]``) in bold, prediction changes as dotted lines, one legend.
     ``marks[row][channel]`` may give the "clean" and the "attack" value, drawn as vertical lines."""
     channels = list(next(iter(rows.values())))
-    fig, axes = plt.subplots(len(rows), len(channels), figsize=(1.45 * len(channels) + 1.2, 1.45 * len(rows) + 1.5),
+    fig, axes = plt.subplots(len(rows), len(channels), figsize=(1.45 * len(channels) + 1.2, 1.85 * len(rows) + 1.5),
                              sharex=True, sharey=True, squeeze=False)
     palette = sns.color_palette("tab10", len(classes))
     shown = set()
@@ -34,12 +34,12 @@ def line_slices(rows: dict[str, dict[str, pd.DataFrame]], classes, labels: dict[
                 ax.axvline(v, ls=":", color="grey")
             for what, v in ((marks or {}).get(row_title, {}).get(channel) or {}).items():
                 ax.axvline(v, color="black" if what == "clean" else "crimson", lw=1.2, ls="-" if what == "clean" else "--")
-            ax.tick_params(labelsize=9)
+            ax.tick_params(labelsize=10.5)
             if r == 0:
-                ax.set_title({"grey": "all three (grey)"}.get(channel, f"{channel} channel"), fontsize=9.5)
+                ax.set_title({"grey": "all three (grey)"}.get(channel, f"{channel} channel"), fontsize=11)
             if r == len(rows) - 1:
-                ax.set_xlabel("value (0..255)", fontsize=9)
-        axes[r, 0].set_ylabel(row_title.replace(", ", ",\n", 1), fontsize=9)
+                ax.set_xlabel("value (0..255)", fontsize=11)
+        axes[r, 0].set_ylabel(row_title.replace(", ", ",\n", 1), fontsize=10.5)
     handles = [plt.Line2D([], [], color=palette[k], lw=2) for k in sorted(shown)]
     names = [short(classes[k]) for k in sorted(shown)]
     if marks:
@@ -47,11 +47,11 @@ def line_slices(rows: dict[str, dict[str, pd.DataFrame]], classes, labels: dict[
         names += ["clean value", "DE's value"]
     handles.append(plt.Line2D([], [], color="grey", ls=":"))
     names.append("prediction changes")
-    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize=9, frameon=False)
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 3), fontsize=10.5, frameon=False)
     if title:
-        fig.suptitle(title, fontsize=10)
-    rows_of_legend = -(-len(names) // 4)
-    fig.tight_layout(rect=(0, (0.25 + 0.22 * rows_of_legend) / fig.get_figheight(), 1, 1))
+        fig.suptitle(title, fontsize=11)
+    rows_of_legend = -(-len(names) // 3)
+    fig.tight_layout(rect=(0, (0.25 + 0.26 * rows_of_legend) / fig.get_figheight(), 1, 1))
     return fig
 
 
@@ -140,18 +140,22 @@ def plane(values, pred, clean: tuple[int, int], classes, xlabel: str, ylabel: st
                    clip_on=False)
     for c in present:
         ax.scatter([], [], color=palette[c], marker="s", label=short(classes[c]))
-    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
-    ax.set_xlabel(xlabel, fontsize=10)
-    ax.set_ylabel(ylabel, fontsize=10)
-    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=10.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    ax.set_xlabel(xlabel, fontsize=10.5)
+    ax.set_ylabel(ylabel, fontsize=10.5)
+    ax.set_title(title, fontsize=11)
+    ax.tick_params(labelsize=10.5)
     ax.grid(False)
     return ax
 
 
 def planes(panels: list[dict], classes):
-    """:func:`plane` panels side by side (``panels``: their keyword arguments)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.5 * len(panels), 4.2), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
+    """:func:`plane` panels two to a row, narrow enough for a phone (``panels``: their keyword arguments)."""
+    rows = -(-len(panels) // 2)
+    fig, axes = plt.subplots(rows, 2, figsize=(6.6, 4.6 * rows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
         plane(classes=classes, ax=ax, **panel)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
     fig.tight_layout()
     return fig

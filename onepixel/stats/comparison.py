@@ -214,7 +214,8 @@ TABLE_ORDER = ["VIII", "IV", "IV (ImageNet)", "V", "VI", "VII", "text"]
 
 def summary_table(summary: pd.DataFrame, tables: list[str] | None = None) -> tuple[pd.DataFrame, str]:
     """:func:`paper_summary` for reading (only the paper tables ``tables``, when given), one flat row
-    per value and the paper's tables in order (VIII, the original test set, first): our value with
+    per value and the paper's tables in order (VIII, the original test set, first): the network and
+    measure in one column (narrow enough for a phone), our value with
     its 95% interval and n in one cell, the paper's value as reported, the difference with its
     interval, the verdict with its Holm-corrected p, and the reason as a letter (column left out when
     one table is shown); and the Markdown list of the reasons."""
@@ -237,8 +238,8 @@ def summary_table(summary: pd.DataFrame, tables: list[str] | None = None) -> tup
                              + interval(r["diff low"], r["diff high"], lambda v: f"{v:+,.1f}"), axis=1)
     verdict = table.apply(lambda r: r.verdict if pd.isna(r["p (Holm)"]) else f"{r.verdict} (p={r['p (Holm)']:.2g})",
                           axis=1)
-    out = pd.DataFrame({"table": table["paper table"], "network": table.network,
-                        "measure": table.measure.str.replace(" (clustered CI)", "", regex=False),
+    out = pd.DataFrame({"table": table["paper table"],
+                        "measure": table.network + ": " + table.measure.str.replace(" (clustered CI)", "", regex=False),
                         "ours [95% CI] (n)": ours, "paper": table.paper.map(lambda v: reported(v) or ""),
                         "ours - paper [95% CI, unadjusted]": difference, "verdict": verdict, "reason": table.reason})
     if out.table.nunique() <= 1:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from onepixel.stats.metrics import t_quantile
+from onepixel.stats.metrics import t_quantile, wilson_bounds
 
 
 TARGETS = 9
@@ -20,16 +20,6 @@ Z = 1.96
 CANDIDATES = ("Wilson, design effect (plug-in ICC)", "Wilson, images as n", "normal, cluster-robust",
               "Wilson, design effect (robust variance)", "Wilson, design effect (robust variance, t)",
               "cluster bootstrap, percentile")  # the intervals of :func:`intervals`, in its order
-
-
-def _wilson(successes: np.ndarray, n: np.ndarray, z: float | np.ndarray = Z) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised :func:`onepixel.stats.metrics.wilson_interval` (n > 0)."""
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
-
 
 
 def icc_equal_clusters(counts: np.ndarray, m: int, min_clusters: int = 10) -> np.ndarray:
@@ -60,16 +50,16 @@ def intervals(counts: np.ndarray, m: int = TARGETS, boot: int = 1000,
     rate = total / n
     out = {}
     n_eff = n / (1 + (m - 1) * icc_equal_clusters(counts, m))
-    out["Wilson, design effect (plug-in ICC)"] = _wilson(rate * n_eff, n_eff)
-    out["Wilson, images as n"] = _wilson(rate * g, np.full(reps, float(g)))
+    out["Wilson, design effect (plug-in ICC)"] = wilson_bounds(rate * n_eff, n_eff)
+    out["Wilson, images as n"] = wilson_bounds(rate * g, np.full(reps, float(g)))
     resid = counts - rate[:, None] * m
     se = np.sqrt(g / (g - 1) * (resid ** 2).sum(1)) / n
     out["normal, cluster-robust"] = (np.clip(rate - Z * se, 0, 1), np.clip(rate + Z * se, 0, 1))
     # the design effect from the cluster-robust variance (no ICC), at most one image per cluster of m
     with np.errstate(divide="ignore", invalid="ignore"):
         n_robust = np.clip(np.where(se > 0, rate * (1 - rate) / se ** 2, n), g, n)
-    out["Wilson, design effect (robust variance)"] = _wilson(rate * n_robust, n_robust)
-    out["Wilson, design effect (robust variance, t)"] = _wilson(rate * n_robust, n_robust, t_quantile(g - 1))
+    out["Wilson, design effect (robust variance)"] = wilson_bounds(rate * n_robust, n_robust)
+    out["Wilson, design effect (robust variance, t)"] = wilson_bounds(rate * n_robust, n_robust, t_quantile(g - 1))
     picks = rng.integers(0, g, size=(boot, g))
     boot_rates = counts[:, picks].sum(-1) / n  # reps x boot
     out["cluster bootstrap, percentile"] = (np.quantile(boot_rates, 0.025, axis=1),

@@ -23,15 +23,21 @@ class Runs:
     dataset: str = "cifar10"        # the network's data set ("cifar10" or "imagenet")
 
 
+def wilson_bounds(successes, n, z=1.96):
+    """Wilson score interval for binomial proportions, element-wise over arrays (n > 0)."""
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (0, 1 when n = 0)."""
     if n == 0:
         return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low, high = wilson_bounds(successes, n, z)
+    return float(low), float(high)
 
 
 def normal_p(z: float) -> float:

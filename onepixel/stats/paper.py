@@ -56,6 +56,23 @@ TARGETS_REACHED = {"allconv": 1.8, "nin": 2.1, "vgg16": 1.5}
 # The same quantity from the paper's Table VIII targeted rates on the original test set.
 TARGETS_REACHED_ORIGINAL = {m: 9 * v["targeted"] / 100 for m, v in ORIGINAL_TEST_SET.items()}
 
+# Where each compared value comes from (the keys of the comparison's "paper table" column): the
+# journal version's tables, as numbered there, read from the images of the tables.
+VERSION = ("Su, Vargas and Sakurai, IEEE Transactions on Evolutionary Computation 23(5), pp. 828-841, 2019 "
+           "(doi 10.1109/TEVC.2019.2890858; the journal version of arXiv 1710.08864)")
+SOURCES = {"VIII": "Table VIII (original CIFAR-10 test set)", "IV": "Table IV (Kaggle CIFAR-10 set)",
+           "IV (ImageNet)": "Table IV (ImageNet)", "V": "Table V (3 and 5 pixels)", "VI": "Table VI (cost)",
+           "VII": "Table VII (random search)", "text": "classes reached per image: 9 times Table IV's targeted rates"}
+
+
+def provenance(tables: list[str]) -> str:
+    """Which version and tables of the paper the values of ``tables`` (keys of :data:`SOURCES`) come from."""
+    unknown = [t for t in tables if t not in SOURCES]
+    if unknown:
+        raise ValueError(f"no source recorded for paper table(s) {unknown}; known: {list(SOURCES)}")
+    return f"Paper values: {VERSION}; " + "; ".join(SOURCES[t] for t in tables) + ", read from the tables' images."
+
+
 # The study's targets: the paper's networks, with the offline stand-in for AlexNet.
 PAPER_NAME = {"allconv": "AllConv", "nin": "NiN", "vgg16": "VGG16", "squeezenet1_0": "AlexNet (BVLC)"}
 PAPER_MODEL = {"squeezenet1_0": "alexnet"}
