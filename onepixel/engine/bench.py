@@ -12,6 +12,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,17 @@ def outcome(model: nn.Module, adversarial: torch.Tensor, images: torch.Tensor, l
             "flips_over_k_pixels": int((flips & ~within).sum()), "per_image": flips & within}
 
 
+def timed(method: str, model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+          run: Callable[[], tuple[torch.Tensor, int]]) -> dict:
+    """One benchmark row: the wall time of ``run()``, which returns the adversarial images and the
+    evaluations it spent, and the :func:`outcome` of its images."""
+    t0 = time.perf_counter()
+    adversarial, evaluations = run()
+    seconds = time.perf_counter() - t0
+    return {"method": method, "evaluations": int(evaluations), "seconds": seconds,
+            **outcome(model, adversarial.to(images.device), images, labels)}
+
+
 def dense_limit(model: nn.Module, images: torch.Tensor, batch: int = 400, repeats: int = 3) -> dict:
     """The model's own forward throughput on ``batch`` copies (channels_last, inference mode)."""
     x = images[torch.arange(batch) % len(images)].contiguous(memory_format=torch.channels_last)
@@ -80,13 +92,11 @@ def run_ours(model, images, labels, maxiter, incremental, device, bounds: str = 
     attack = OnePixelAttack(model, maxiter=maxiter, stop_on_flip=True, incremental=incremental, device=device,
                             progress=False, bounds=bounds)
     Evaluator(model, images[:1], device=device, incremental=incremental)  # tune the cutoff outside the timing
-    t0 = time.perf_counter()
-    result = attack.run(images, labels)
-    seconds = time.perf_counter() - t0
-    df = result.to_pandas()
-    return {"method": f"onepixel ({'incremental' if incremental else 'dense'})",
-            "evaluations": int(df.evaluations.sum()), "seconds": seconds,
-            **outcome(model, result.adversarial.to(images.device), images, labels)}
+
+    def run() -> tuple[torch.Tensor, int]:
+        result = attack.run(images, labels)
+        return result.adversarial, int(result.to_pandas().evaluations.sum())
+    return timed(f"onepixel ({'incremental' if incremental else 'dense'})", model, images, labels, run)
 
 
 def run_torchattacks(model, images, labels, maxiter, device) -> dict:
@@ -97,11 +107,8 @@ def run_torchattacks(model, images, labels, maxiter, device) -> dict:
 
     counting = CountingModel(model)
     attack = torchattacks.OnePixel(counting, pixels=1, steps=maxiter, popsize=PAPER.popsize, inf_batch=PAPER.popsize)
-    t0 = time.perf_counter()
-    adv = attack(images.to(device), labels.to(device))
-    seconds = time.perf_counter() - t0
-    return {"method": f"torchattacks {torchattacks.__version__} OnePixel", "evaluations": counting.seen,
-            "seconds": seconds, **outcome(model, adv, images, labels)}
+    return timed(f"torchattacks {torchattacks.__version__} OnePixel", model, images, labels,
+                 lambda: (attack(images.to(device), labels.to(device)), counting.seen))
 
 
 def run_pixle(model, images, labels, maxiter, device) -> dict:
@@ -111,11 +118,8 @@ def run_pixle(model, images, labels, maxiter, device) -> dict:
     counting = CountingModel(model)
     attack = torchattacks.Pixle(counting, x_dimensions=(1, 1), y_dimensions=(1, 1), restarts=maxiter,
                                 max_iterations=10)
-    t0 = time.perf_counter()
-    adv = attack(images.to(device), labels.to(device))
-    seconds = time.perf_counter() - t0
-    return {"method": f"torchattacks {torchattacks.__version__} Pixle (1x1 patches)", "evaluations": counting.seen,
-            "seconds": seconds, **outcome(model, adv, images, labels)}
+    return timed(f"torchattacks {torchattacks.__version__} Pixle (1x1 patches)", model, images, labels,
+                 lambda: (attack(images.to(device), labels.to(device)), counting.seen))
 
 
 def run_art(model, images, labels, maxiter, device) -> dict:
@@ -130,11 +134,8 @@ def run_art(model, images, labels, maxiter, device) -> dict:
     # th is the number of pixels; th=None would search for the fewest pixels (1 to 127), not a one-pixel attack
     attack = PixelAttack(clf, th=1, es=1, max_iter=maxiter, targeted=False, verbose=False)
     counting.seen = 0
-    t0 = time.perf_counter()
-    adv = attack.generate(images.cpu().numpy(), labels.cpu().numpy())
-    seconds = time.perf_counter() - t0
-    return {"method": f"ART {art.__version__} PixelAttack (DE, th=1)", "evaluations": counting.seen,
-            "seconds": seconds, **outcome(model, torch.from_numpy(adv).to(device), images, labels)}
+    return timed(f"ART {art.__version__} PixelAttack (DE, th=1)", model, images, labels,
+                 lambda: (torch.from_numpy(attack.generate(images.cpu().numpy(), labels.cpu().numpy())), counting.seen))
 
 
 def run_scipy(model, images, labels, maxiter, device, seed: int = 0) -> dict:
@@ -147,30 +148,30 @@ def run_scipy(model, images, labels, maxiter, device, seed: int = 0) -> dict:
     ev = Evaluator(model, images, device=device, incremental=False)
     h, w = ev.height, ev.width
     bounds = [(0, w - 1), (0, h - 1), (0, 255), (0, 255), (0, 255)]
-    adversarial = images.clone()
-    t0 = time.perf_counter()
-    for i in range(len(images)):
-        label = int(labels[i])
-        state = {"flip": False}
 
-        def fitness(x: np.ndarray) -> np.ndarray:  # x: 5 x S
-            cands = torch.from_numpy(x.T.copy())[:, None, :]
-            probs = ev.probs(torch.full((x.shape[1],), i), cands)
-            hits = (probs.argmax(1) != label).nonzero().flatten()
-            if len(hits) and not state["flip"]:  # the first flipping candidate is the attack's result
-                state["flip"] = True
-                best = round_candidates(cands[hits[:1]], h, w)
-                adversarial[i] = apply_candidates(images[i:i + 1], torch.zeros(1, dtype=torch.long),
-                                                  best.to(images.device))[0]
-            return probs[:, label].numpy()
+    def search() -> tuple[torch.Tensor, int]:
+        adversarial = images.clone()
+        for i in range(len(images)):
+            label = int(labels[i])
+            state = {"flip": False}
 
-        init = init_population(task_rng(seed, i, -1), 400, 1, h, w)[:, 0]
-        differential_evolution(fitness, bounds, strategy="rand1bin", maxiter=maxiter, mutation=0.5,
-                               recombination=1.0, init=init, polish=False, vectorized=True, updating="deferred",
-                               seed=seed + i, callback=lambda *a, **k: state["flip"], tol=0, atol=0)
-    seconds = time.perf_counter() - t0
-    return {"method": f"SciPy {scipy.__version__} differential_evolution (reference)",
-            "evaluations": ev.evaluations, "seconds": seconds, **outcome(model, adversarial, images, labels)}
+            def fitness(x: np.ndarray) -> np.ndarray:  # x: 5 x S
+                cands = torch.from_numpy(x.T.copy())[:, None, :]
+                probs = ev.probs(torch.full((x.shape[1],), i), cands)
+                hits = (probs.argmax(1) != label).nonzero().flatten()
+                if len(hits) and not state["flip"]:  # the first flipping candidate is the attack's result
+                    state["flip"] = True
+                    best = round_candidates(cands[hits[:1]], h, w)
+                    adversarial[i] = apply_candidates(images[i:i + 1], torch.zeros(1, dtype=torch.long),
+                                                      best.to(images.device))[0]
+                return probs[:, label].numpy()
+
+            init = init_population(task_rng(seed, i, -1), 400, 1, h, w)[:, 0]
+            differential_evolution(fitness, bounds, strategy="rand1bin", maxiter=maxiter, mutation=0.5,
+                                   recombination=1.0, init=init, polish=False, vectorized=True, updating="deferred",
+                                   seed=seed + i, callback=lambda *a, **k: state["flip"], tol=0, atol=0)
+        return adversarial, ev.evaluations
+    return timed(f"SciPy {scipy.__version__} differential_evolution (reference)", model, images, labels, search)
 
 
 def benchmark(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, maxiter: int = 10,
