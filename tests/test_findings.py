@@ -51,10 +51,14 @@ def test_bounds_and_early_stop_state_their_paired_numbers():
     redraw = clip.assign(success=[True] * 4 + [False] * 6)
     assert "-10.0 points" in findings.bounds({"clip": clip, "redraw": redraw})
     assert findings.bounds({"clip": clip}) is None
-    early = pd.DataFrame({"images": [5, 5], "confidence % (successful)": [42.3, 47.9],
-                          "evaluations (mean)": [2482, 40402]}, index=pd.Index(["first", "paper"], name="stop"))
+    early = pd.DataFrame({"images": [5, 5, 5], "confidence % (successful)": [42.3, 47.9, 47.9],
+                          "evaluations (mean)": [2482, 40402, 40402]},
+                         index=pd.Index(["first", "the paper", "never"], name="stop"))
     text = findings.early_stop(early)
     assert "first: 2,482 evaluations, confidence 42.3%" in text and "(5 images: a description, not a test)" in text
+    assert "The paper's rule stopped none of these attacks early" in text
+    assert "stopped none" not in findings.early_stop(early.assign(**{"evaluations (mean)": [2482, 30000, 40402]}))
+    assert findings.signed(-0.04) == "-0.04" and findings.signed(0.0) == "+0.0" and findings.signed(1.26) == "+1.3"
 
 
 def test_few_pixels_pairs_k_pixels_with_one_on_the_same_images():
@@ -84,13 +88,14 @@ def test_performance_and_reproducibility_compute_their_ranges():
     engine = pd.DataFrame({"method": ["onepixel (incremental)", "dense forward (limit)", "peer 1.0"],
                            "ours_incremental_x": [1.0, 4.4, 3.0]})
     text = findings.performance(engine, speed)
-    assert "1.50 (a) to 4.00 (b) times" in text and "for 1 of 2 networks" in text and "3.0 times peer 1.0's" in text
+    assert "1.50 (a) to 4.00 (b) times" in text and "for 1 of 2 networks (b above it: 4.00 against 3.00)" in text
+    assert "3.00 times peer 1.0's" in text
     status = pd.DataFrame({"planned": pd.array([10, 5, 3], dtype="Int64"), "stored": [10, 2, 0],
                            "CPU hours left": [0.0, 1.5, np.nan]})
     spent = pd.DataFrame({"CPU hours": [2.0]}, index=["total"])
     text = findings.reproducibility(status, spent)
     assert "1 of 3 experiments complete, 12 of 18 planned items stored" in text
-    assert "2.0 CPU hours stored" in text and "about 1.5 CPU hours left" in text and "(1 unstarted" in text
+    assert "2.0 CPU hours stored" in text and "1 unstarted experiment has no estimate yet, so what is left is more than the 1.5 CPU hours" in text
 
 
 def test_the_paper_values_name_their_version_and_table():
@@ -103,3 +108,14 @@ def test_the_paper_values_name_their_version_and_table():
     assert set(comparison.TABLE_ORDER) <= set(paper.SOURCES)
     with pytest.raises(ValueError, match="no source recorded for paper table"):
         paper.provenance(["IX"])
+
+
+def test_the_border_sentence_compares_the_rules_on_the_same_images():
+    from onepixel.publish.report import border_sentence
+
+    clip = pd.DataFrame({"image": [1, 2, 3], "evaluations": [100, 100, 100], "border_evaluations": [20, 20, None]})
+    redraw = pd.DataFrame({"image": [1, 2, 3], "evaluations": [100, 100, 100], "border_evaluations": [5, 5, 95]})
+    text = border_sentence({"clip": clip, "redraw": redraw})
+    assert "20.0% of the evaluations set a border pixel under clip (n=2 images)" in text
+    assert "5.0% of the evaluations set a border pixel under redraw (n=2 images)" in text
+    assert "clipping spends more of the search on the border than the ring's share" in text

@@ -213,7 +213,7 @@ def test_the_findings_of_chapter_07_come_from_its_tables():
     text = findings({"nin": lines, "vgg16": lines.head(0)}, cube, distance, asymmetry).split("\n")
     assert text[0] == ("- Lines: the prediction changes along 1 of 2 single-channel and grey lines through the pixels of the "
                        "most confident attacks, and along 0 of 2 through random pixels of the same images.")
-    assert text[1].endswith("no cube corner does on (%, 95% Wilson interval, n) nin 10.0 [5.0, 19.0] (n=40).")
+    assert text[1].endswith("the share where no cube corner flips it (%, 95% Wilson interval, n): nin 10.0 [5.0, 19.0] (n=40).")
     assert text[2] == ("- Vulnerable pixels: within 8 px of the centre for nin 50% of 40; vgg16 10% of 20 images, against 20% "
                        "of all pixels; on average closer to the centre than a random pixel for 1 of 2 networks (nin).")
     assert text[3] == ("- Asymmetry: 1 of 2 success matrices with enough images are asymmetric beyond a symmetric process "

@@ -90,9 +90,10 @@ def test_the_findings_of_chapter_04_follow_the_paired_intervals():
                                 "diff": [0.05, -0.01, -0.04], "ci_low": [0.01, -0.03, -0.07], "ci_high": [0.09, 0.02, -0.01]},
                                index=index)
     cost = pd.DataFrame({"mean evaluations (successful)": [32000.0, None], "paper: evaluations": [16000, 12400],
+                         "stopped early %": [12.5, None],
                          "mean distortion (successful)": [100.0, None], "paper: distortion": [123, 133]}, index=["a", "b"])
     cost_line, random_line, exhaustive_line = findings(cost, differences).split("\n")
-    assert "32,000 evaluations on average for a (paper 16,000, 2.0 times as many)" in cost_line
+    assert "32,000 evaluations on average for a (2.0 times the paper's 16,000; 12.5% of its attacks stopped" in cost_line
     assert "for 0 of 1 networks" in cost_line
     assert random_line == ("- DE against random within 2,000 evaluations: DE fools more images than random (a +5.0 points "
                            "[+1.0, +9.0], n=100); no difference at 95% (b -1.0 points [-3.0, +2.0], n=50).")

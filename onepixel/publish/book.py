@@ -59,7 +59,7 @@ def sample_box(profile: str, chapter: str) -> str | None:
         return None
     return ("```{admonition} A sample still growing\n:class: note\n"
             f"This page shows what is stored of the `{profile}` profile's plan, and every table and figure "
-            "gives its own n. These of its experiments are not complete yet (`onepixel status --profile "
+            "gives its own n. These experiments of its plan are not complete yet (`onepixel status --profile "
             f"{profile}` lists the whole plan):\n\n" + "\n".join(lines) + "\n```")
 
 

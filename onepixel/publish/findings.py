@@ -14,9 +14,15 @@ NOTHING = "Nothing is stored for this chapter yet."
 KAGGLE_TABLES = ("IV", "V", "VII")
 
 
+def signed(value: float) -> str:
+    """``value`` with its sign and one decimal, two where one would round a non-zero value to zero
+    (so that an interval's end shows which side of zero it lies on)."""
+    return f"{value:+.2f}" if value and round(value, 1) == 0 else f"{value:+.1f}"
+
+
 def _points(d: dict, scale: float = 100) -> str:
     """A paired or two-sample difference (fractions) as "+d points [low, high]"."""
-    return f"{scale * d['diff']:+.1f} points [{scale * d['ci_low']:+.1f}, {scale * d['ci_high']:+.1f}]"
+    return f"{signed(scale * d['diff'])} points [{signed(scale * d['ci_low'])}, {signed(scale * d['ci_high'])}]"
 
 
 def _count(n: int, noun: str) -> str:
@@ -71,7 +77,7 @@ def summary(summary: pd.DataFrame) -> str:
     cost = rows[(rows["paper table"] == "VI") & rows.measure.str.startswith("evaluations")]
     if len(cost):
         ratio = cost.ours / cost.paper
-        out.append(f"- Paper Table VI: our successful attacks use more evaluations than the paper's for "
+        out.append(f"- Paper Table VI (the Kaggle set): our successful attacks use more evaluations than the paper's for "
                    f"{int((ratio > 1).sum())} of {_count(len(cost), 'network')} ("
                    + (f"{ratio.min():.1f} to {ratio.max():.1f}" if len(cost) > 1 else f"{ratio.iloc[0]:.1f}")
                    + " times as many).")
@@ -79,7 +85,9 @@ def summary(summary: pd.DataFrame) -> str:
     if len(accuracy):
         differs = accuracy[accuracy.verdict == "differs"]
         out.append(f"- Clean accuracy differs from the paper's for {len(differs)} of {_count(len(accuracy), 'network')}"
-                   + (": " + ", ".join(f"{r.network} {r['ours - paper']:+.1f} points" for _, r in differs.iterrows())
+                   + (": " + ", ".join(f"{r.network} {r['ours - paper']:+.1f} points"
+                                       + (f" against the paper's {paper.PAPER_NAME[r.network]}"
+                                          if r.network in paper.PAPER_MODEL else "") for _, r in differs.iterrows())
                       if len(differs) else "") + ".")
     return _listed(out)
 
@@ -105,9 +113,15 @@ def early_stop(table: pd.DataFrame) -> str | None:
     known = table.dropna(subset=["evaluations (mean)"]) if "evaluations (mean)" in table else table.iloc[:0]
     if not len(known):
         return None
+    costs = known["evaluations (mean)"]
+    rule = [costs[i] for i in costs.index if "the paper" in i]
+    never = [costs[i] for i in costs.index if i.startswith("never")]
+    never_fired = bool(rule and never and rule[0] == never[0])  # the paper's rule cost what running on costs
     return (f"- Stopping rules, on the {int(known.images.max())} images the paper's rule fools: " + "; ".join(
         f"{rule}: {r['evaluations (mean)']:,.0f} evaluations, confidence {r['confidence % (successful)']:.1f}%"
-        for rule, r in known.iterrows()) + f" ({int(known.images.max())} images: a description, not a test).")
+        for rule, r in known.iterrows())
+        + (". The paper's rule stopped none of these attacks early: it spent what running every generation spends"
+           if never_fired else "") + f" ({int(known.images.max())} images: a description, not a test).")
 
 
 def bounds(runs: dict[str, pd.DataFrame]) -> str | None:
@@ -170,7 +184,8 @@ def class_pairs(exhaustive: dict[str, pd.DataFrame], classes: list[str]) -> str:
         reached = metrics.targets_reached(rows).mean()
         line = (f"- {name} ({_count(rows.image.nunique(), 'image')}): images of {classes[source]} move to some target most "
                 f"often ({100 * rates['from'][source]:.0f}% of its image-target pairs), and {classes[target]} is reached most "
-                f"often ({100 * rates['to'][target]:.0f}%); {reached:.2f} classes reached per image")
+                f"often ({100 * rates['to'][target]:.0f}% of the pairs aimed at it; both in the per-class figure above); "
+                f"{reached:.2f} classes reached per image")
         if name in paper.TARGETS_REACHED_ORIGINAL:
             line += (f", against {paper.TARGETS_REACHED_ORIGINAL[name]:.2f} implied by the paper's Table VIII "
                      f"and {paper.TARGETS_REACHED[name]:g} on the Kaggle set")
@@ -202,16 +217,19 @@ def performance(engine: pd.DataFrame, speed: pd.DataFrame) -> str:
     if len(speed):
         fast, slow = speed.loc[speed.speedup.idxmax()], speed.loc[speed.speedup.idxmin()]
         below = int((speed.speedup <= speed.mac_ratio).sum())
+        above = speed[speed.speedup > speed.mac_ratio]
         span = (f"{slow.speedup:.2f} ({slow.model}) to {fast.speedup:.2f} ({fast.model})" if len(speed) > 1
                 else f"{fast.speedup:.2f} ({fast.model})")
         out.append(f"- Incremental inference evaluates {span} times as many candidates per second as the dense "
                    f"forward, at or below the bound from multiply-accumulate counts for {below} of "
-                   f"{_count(len(speed), 'network')}, with probabilities "
+                   f"{_count(len(speed), 'network')}"
+                   + "".join(f" ({r.model} above it: {r.speedup:.2f} against {r.mac_ratio:.2f})" for r in above.itertuples())
+                   + ", with probabilities "
                    f"within {speed.max_prob_diff.max():.0e} of the dense path's.")
     peers = engine[~engine.method.str.startswith(("onepixel", "dense"))] if len(engine) else engine
     if len(peers) and "ours_incremental_x" in peers:
         out.append("- Candidates per second, this engine with incremental inference against each peer: " + "; ".join(
-            f"{r.ours_incremental_x:.1f} times {r.method}'s" for r in peers.itertuples()) + ".")
+            f"{r.ours_incremental_x:.2f} times {r.method}'s" for r in peers.itertuples()) + ".")
     return _listed(out)
 
 
@@ -229,7 +247,13 @@ def reproducibility(status: pd.DataFrame, spent: pd.DataFrame) -> str:
     if "total" in spent.index:
         text += f"\n- Compute: {spent.loc['total', 'CPU hours']:.1f} CPU hours stored in this profile's shards"
         open_ = planned[planned.stored < planned.planned]
-        text += (f"; about {left.sum():.1f} CPU hours left by the measured cost per item"
-                 + (f" ({int(left[open_.index].isna().sum())} unstarted experiments have no estimate yet)"
-                    if left[open_.index].isna().any() else "") + "." if len(open_) else "; nothing left to compute.")
+        unknown = int(left[open_.index].isna().sum())
+        if not len(open_):
+            text += "; nothing left to compute."
+        elif unknown:
+            text += (f"; {_count(unknown, 'unstarted experiment')} {'has' if unknown == 1 else 'have'} no estimate "
+                     f"yet, so what is left is more than the {left.sum():.1f} CPU hours the others' measured cost "
+                     "per item gives.")
+        else:
+            text += f"; about {left.sum():.1f} CPU hours left by the measured cost per item."
     return text

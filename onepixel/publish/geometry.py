@@ -61,8 +61,8 @@ def asymmetry_sentence(table: pd.DataFrame) -> str:
             (none if row["95% CI"] == "no successful attack" else few).append(name)
             continue
         low = _interval_low(row)
-        (beyond if low > null else within).append(f"{name} (index {row['asymmetry index']:.2f}, interval from {low:.2f}; "
-                                               f"null {null:.2f})")
+        (beyond if low > null else within).append(f"{name} (index {row['asymmetry index']:.3f}, interval from {low:.3f}, "
+                                               f"null {null:.3f})")
     parts = []
     if beyond:
         parts.append(f"Asymmetric beyond noise (interval above the symmetric null's 95th percentile): {'; '.join(beyond)}.")
@@ -225,7 +225,7 @@ def findings(lines: dict[str, pd.DataFrame], cube: pd.DataFrame, distance: pd.Da
     at_de = cube[cube.index.str.endswith("DE's colour not a corner") & (cube["no corner flips, % of grid flips"] != "-")]
     if len(at_de):
         out.append("- Corners: at the pixels of successful DE attacks whose colour is not a corner, among the images "
-                   "where some colour flips the class, no cube corner does on (%, 95% Wilson interval, n) " + "; ".join(
+                   "where some colour flips the class, the share where no cube corner flips it (%, 95% Wilson interval, n): " + "; ".join(
                        f"{name.split(',')[0]} {value}" for name, value in at_de["no corner flips, % of grid flips"].items())
                    + ".")
     if len(distance):
@@ -241,7 +241,7 @@ def findings(lines: dict[str, pd.DataFrame], cube: pd.DataFrame, distance: pd.Da
     if len(rated):
         beyond = [name for name, row in rated.iterrows() if _interval_low(row) > row["symmetric null: 95th percentile"]]
         out.append(f"- Asymmetry: {len(beyond)} of {len(rated)} success matrices with enough images are asymmetric "
-                   f"beyond a symmetric process with the same counts" + (f" ({', '.join(beyond)})." if beyond else "."))
+                   f"beyond a symmetric process with the same counts" + (f" ({'; '.join(beyond)})." if beyond else "."))
     return "\n".join(out) if out else "Nothing is stored for this chapter yet."
 
 

@@ -209,9 +209,13 @@ def bounds_table(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def border_sentence(runs: dict[str, pd.DataFrame], size: int = 32) -> str:
     """Whether clipping spends the search on the image's outer ring: per rule, the share of
-    evaluations that set a border pixel, next to the ring's share of the pixels."""
+    evaluations that set a border pixel, next to the ring's share of the pixels, on the images whose
+    rows record it under every rule (a paired comparison)."""
     ring = (4 * size - 4) / size ** 2
-    shares = {rule: metrics.border_share(r) for rule, r in runs.items() if len(r)}
+    recorded = [set(r.image[r.border_evaluations.notna()]) if "border_evaluations" in r else set()
+                for r in runs.values() if len(r)]
+    common = set.intersection(*recorded) if recorded else set()
+    shares = {rule: metrics.border_share(r[r.image.isin(common)]) for rule, r in runs.items() if len(r)}
     known = {rule: b for rule, b in shares.items() if b["n"]}
     if not known:
         return "No stored attack records its border evaluations yet."

@@ -90,7 +90,8 @@ def mean_interval(values: pd.Series, clusters: pd.Series | None = None) -> dict:
     """Mean of ``values`` with a 95% t interval. With ``clusters`` (the image of each value, where an
     image gives several values), the standard error is the cluster-robust one of the ratio
     estimator and the degrees of freedom are the images less one. ``units``: the independent units
-    (values, or images); below :data:`MIN_UNITS` no interval is given."""
+    (values, or images); below :data:`MIN_UNITS` no interval is given. A quantity that cannot be
+    negative (every value at least 0, such as a count) gets an interval that does not go below 0."""
     keep = values.notna()
     v = values[keep].astype(float)
     n = len(v)
@@ -104,7 +105,8 @@ def mean_interval(values: pd.Series, clusters: pd.Series | None = None) -> dict:
         resid = groups["sum"] - mean * groups["size"]
         se = math.sqrt(units / (units - 1) * float((resid ** 2).sum())) / n if units > 1 else float("nan")
     half = t_quantile(units - 1) * se if units >= MIN_UNITS else float("nan")
-    return {"mean": mean, "n": n, "units": units, "ci_low": mean - half, "ci_high": mean + half, "se": se,
+    floor = 0.0 if n and (v >= 0).all() else -math.inf
+    return {"mean": mean, "n": n, "units": units, "ci_low": max(mean - half, floor), "ci_high": mean + half, "se": se,
             "df": units - 1}
 
 
