@@ -89,9 +89,9 @@ def test_the_findings_of_chapter_04_follow_the_paired_intervals():
     differences = pd.DataFrame({"budget": ["2,000", "2,000", "each its own"], "images": [100, 50, 100],
                                 "diff": [0.05, -0.01, -0.04], "ci_low": [0.01, -0.03, -0.07], "ci_high": [0.09, 0.02, -0.01]},
                                index=index)
-    cost = pd.DataFrame({"mean evaluations (successful)": [32000.0, None], "paper: evaluations": [16000, 12400],
+    cost = pd.DataFrame({"evaluations, successful": [32000.0, None], "paper: evaluations": [16000, 12400],
                          "stopped early %": [12.5, None],
-                         "mean distortion (successful)": [100.0, None], "paper: distortion": [123, 133]}, index=["a", "b"])
+                         "distortion, successful": [100.0, None], "paper: distortion": [123, 133]}, index=["a", "b"])
     cost_line, random_line, exhaustive_line = findings(cost, differences).split("\n")
     assert "32,000 evaluations on average for a (2.0 times the paper's 16,000; 12.5% of its attacks stopped" in cost_line
     assert "for 0 of 1 networks" in cost_line

@@ -19,11 +19,11 @@ def cost_table(runs: dict[str, Runs], maxiter: int = PAPER.maxiter) -> pd.DataFr
         u = run.untargeted
         ok = u[u.success]
         ref = paper.COST.get(paper.PAPER_MODEL.get(name, name), {})
-        rows.append({"model": name, "attacks": len(u), "successful": len(ok),
+        rows.append({"model": name, "fooled of attacked": f"{len(ok)} of {len(u)}",
                      "stopped early %": round(100 * float((u.generations < maxiter).mean()), 1),
-                     "mean evaluations (all)": round(u.evaluations.mean()),
-                     "mean evaluations (successful)": round(ok.evaluations.mean()) if len(ok) else None,
-                     "mean distortion (successful)": round(ok.distortion.mean(), 1) if len(ok) else None,
+                     "evaluations, all": round(u.evaluations.mean()),
+                     "evaluations, successful": round(ok.evaluations.mean()) if len(ok) else None,
+                     "distortion, successful": round(ok.distortion.mean(), 1) if len(ok) else None,
                      "paper: evaluations": ref.get("evaluations"), "paper: distortion": ref.get("distortion")})
     return pd.DataFrame(rows).set_index("model")
 
@@ -100,15 +100,15 @@ def findings(cost: pd.DataFrame, differences: pd.DataFrame) -> str:
     evaluations and distortion against the paper's, and per comparison which search fools more images
     (by whether the paired interval excludes zero)."""
     out = []
-    both = cost.dropna(subset=["mean evaluations (successful)", "paper: evaluations"])
+    both = cost.dropna(subset=["evaluations, successful", "paper: evaluations"])
     if len(both):
-        ratio = both["mean evaluations (successful)"] / both["paper: evaluations"]
+        ratio = both["evaluations, successful"] / both["paper: evaluations"]
         out.append("- Cost: a successful attack used " + "; ".join(
-            f"{r['mean evaluations (successful)']:,.0f} evaluations on average for {name} ({ratio[name]:.1f} times "
+            f"{r['evaluations, successful']:,.0f} evaluations on average for {name} ({ratio[name]:.1f} times "
             f"the paper's {r['paper: evaluations']:,.0f}; {r['stopped early %']:.1f}% of its attacks stopped before "
             "the last generation)" for name, r in both.iterrows())
             + f", and changed its pixel by more than the paper's mean distortion for "
-            f"{int((both['mean distortion (successful)'] > both['paper: distortion']).sum())} of {len(both)} networks. "
+            f"{int((both['distortion, successful'] > both['paper: distortion']).sum())} of {len(both)} networks. "
             "The paper's Table VI was measured on the Kaggle set, and an attack that never stops early spends the "
             "whole budget whether or not it succeeds."),
     for comparison, part in differences.dropna(subset=["diff"]).groupby(level="comparison", sort=False):

@@ -258,15 +258,15 @@ def headline(summary: pd.DataFrame):
             for old, new in SHORT_MEASURE:
                 measure = measure.replace(old, new)
             labels.append(f"{row.network}: {measure}")
-        ax.set_yticks(y, labels, fontsize=9)
-        ax.tick_params(axis="x", labelsize=9)
-        ax.set_title(title, loc="left", fontsize=9.5)
+        ax.set_yticks(y, labels, fontsize=10)
+        ax.tick_params(axis="x", labelsize=10)
+        ax.set_title(title, loc="left", fontsize=10.5)
         ax.set_ylim(-0.7, len(part) - 0.3)
         ax.set_xlim(*(limits or (0, 1.08 * max(part[["ours", "paper", "ci high"]].max().max(), 1))))
-        ax.set_xlabel(unit, fontsize=9, labelpad=1)
+        ax.set_xlabel(unit, fontsize=10, labelpad=1)
     handles = [plt.Line2D([], [], ls="none", color="grey", label=f"ours: {verdict}", **style)
                for verdict, style in VERDICT_MARKERS.items()]
     handles.append(plt.Line2D([], [], marker="D", mfc="none", mec="black", ls="none", label="paper"))
-    fig.legend(handles=handles, loc="upper center", ncols=2, fontsize=9, frameon=False)
+    fig.legend(handles=handles, loc="upper center", ncols=2, fontsize=10, frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / fig.get_figheight()), h_pad=0.6)
     return fig
