@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("bench", help="benchmark against torchattacks, ART, SciPy and the dense forward; "
                                      "incremental-inference speedups")
     p.add_argument("--model", default="allconv", choices=MODELS)
-    p.add_argument("--images", type=int, default=8, help="correctly classified test images to attack")
+    p.add_argument("--images", type=int, default=32, help="correctly classified test images to attack (the cpu profile's)")
     p.add_argument("--maxiter", type=int, default=10, help="DE generations for every method")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-peers", action="store_true", help="only this engine and the dense limit")
