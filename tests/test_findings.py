@@ -90,6 +90,8 @@ def test_performance_and_reproducibility_compute_their_ranges():
     text = findings.performance(engine, speed)
     assert "1.50 (a) to 4.00 (b) times" in text and "for 1 of 2 networks (b above it: 4.00 against 3.00)" in text
     assert "3.00 times peer 1.0's" in text
+    scored = engine.assign(success=[0.25, float("nan"), 0.5])
+    assert "peer 1.0 4 of 8 (50.0% [21.5, 78.5])" in findings.performance(scored, speed, images=8)
     status = pd.DataFrame({"planned": pd.array([10, 5, 3], dtype="Int64"), "stored": [10, 2, 0],
                            "CPU hours left": [0.0, 1.5, np.nan]})
     spent = pd.DataFrame({"CPU hours": [2.0]}, index=["total"])

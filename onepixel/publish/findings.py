@@ -210,9 +210,10 @@ def gallery(runs: dict[str, Runs], threshold: float = 0.9) -> str:
     return _listed(out)
 
 
-def performance(engine: pd.DataFrame, speed: pd.DataFrame) -> str:
-    """Chapter 08: incremental inference against the dense forward per network, and this engine
-    against each peer at the same evaluations (the stored benchmark rows)."""
+def performance(engine: pd.DataFrame, speed: pd.DataFrame, images: int | None = None) -> str:
+    """Chapter 08: incremental inference against the dense forward per network, this engine against
+    each peer in evaluations per second, and (with the benchmark's number of ``images``) each
+    method's one-pixel success with its 95% Wilson interval."""
     out = []
     if len(speed):
         fast, slow = speed.loc[speed.speedup.idxmax()], speed.loc[speed.speedup.idxmin()]
@@ -230,6 +231,14 @@ def performance(engine: pd.DataFrame, speed: pd.DataFrame) -> str:
     if len(peers) and "ours_incremental_x" in peers:
         out.append("- Candidates per second, this engine with incremental inference against each peer: " + "; ".join(
             f"{r.ours_incremental_x:.2f} times {r.method}'s" for r in peers.itertuples()) + ".")
+    scored = engine[engine.success.notna()] if images and "success" in engine else engine.iloc[:0]
+    if len(scored):
+        parts = []
+        for r in scored.itertuples():
+            fooled = round(r.success * images)
+            low, high = metrics.wilson_interval(fooled, images)
+            parts.append(f"{r.method} {fooled} of {images} ({100 * r.success:.1f}% [{100 * low:.1f}, {100 * high:.1f}])")
+        out.append("- One-pixel success at this budget, on the same images: " + "; ".join(parts) + ".")
     return _listed(out)
 
 
