@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from onepixel.engine.settings import PAPER
+from onepixel.publish.findings import signed
 from onepixel.stats import metrics, paper
 from onepixel.stats.metrics import Runs
 
@@ -79,7 +80,7 @@ def budget_comparison(d: pd.DataFrame) -> pd.DataFrame:
     def difference(r) -> str:
         if pd.isna(r["diff"]):
             return "-"
-        text = f"{100 * r['diff']:+.1f} [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]"
+        text = f"{signed(100 * r['diff'])} [{signed(100 * r.ci_low)}, {signed(100 * r.ci_high)}]"
         if r.name[1].endswith("exhaustive"):
             text += f" ({r.only_a:.0f} only DE, {r.only_b:.0f} only exhaustive)"
         return text
@@ -116,7 +117,8 @@ def findings(cost: pd.DataFrame, differences: pd.DataFrame) -> str:
         by = {}
         for (name, _), r in part.iterrows():
             by.setdefault(_verdict(r, other), []).append(
-                f"{name} {100 * r['diff']:+.1f} points [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}], n={r.images}")
+                f"{name} {signed(100 * r['diff'])} points [{signed(100 * r.ci_low)}, {signed(100 * r.ci_high)}], "
+                f"n={r.images}")
         within = "" if other == "exhaustive" else f" within {part.budget.iloc[0]} evaluations"
         out.append(f"- {comparison.split(' vs ')[0]} against {other}{within}: " + "; ".join(
             f"{how} ({'; '.join(names)})" for how, names in by.items()) + ".")
