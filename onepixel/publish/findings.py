@@ -15,9 +15,9 @@ KAGGLE_TABLES = ("IV", "V", "VII")
 
 
 def signed(value: float) -> str:
-    """``value`` with its sign and one decimal, two where one would round a non-zero value to zero
-    (so that an interval's end shows which side of zero it lies on)."""
-    return f"{value:+.2f}" if value and round(value, 1) == 0 else f"{value:+.1f}"
+    """``value`` with its sign and one decimal, or its first significant digit where one decimal
+    would round it to zero (so that an interval's end shows which side of zero it lies on)."""
+    return f"{value:+.1g}" if value and round(value, 1) == 0 else f"{value:+.1f}"
 
 
 def _points(d: dict, scale: float = 100) -> str:
