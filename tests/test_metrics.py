@@ -333,3 +333,37 @@ def test_two_sample_and_one_sample_p_values_of_the_nin_example():
     assert one_proportion_p(0.282, 500, 0.352) == pytest.approx(0.001, abs=0.0003)
     adjusted = holm(pd.Series([0.01, 0.04, np.nan, 0.03]))
     assert adjusted.tolist()[:2] == [0.03, 0.06] and np.isnan(adjusted[2]) and adjusted[3] == 0.06
+
+def test_the_targeted_regime_says_whether_the_simulation_spans_our_samples():
+    """Our targeted samples are stated in the simulation's terms, and a sample outside the simulated
+    shares is said to be outside."""
+    from onepixel.publish.report import targeted_regime
+
+    def run(hits: int, images: int) -> Runs:
+        rows = pd.DataFrame({"image": np.repeat(np.arange(images), 9), "success": False})
+        rows.loc[rows.image < hits, "success"] = True
+        return Runs(0.9, None, rows, 10_000, "cifar10")
+
+    simulation = pd.DataFrame({"images": [12, 20], "images with any success %": [15, 50]})
+    inside = targeted_regime({"allconv": run(3, 20), "vgg16": run(6, 12)}, simulation)
+    assert "AllConv: 3 of 20 images (15%); VGG16: 6 of 12 images (50%)" in inside
+    assert inside.endswith("so every targeted sample lies in the simulated regime.")
+    outside = targeted_regime({"nin": run(14, 20)}, simulation)
+    assert "NiN: 14 of 20 images (70%)" in outside and "not every targeted sample" in outside
+    assert targeted_regime({"nin": Runs(0.9, None, None, 10_000, "cifar10")}, simulation) == ""
+
+
+def test_the_two_t_approximations_agree_with_each_other_and_the_exact_distribution():
+    """The intervals' t quantile and the p-values' t distribution function invert each other, and
+    both are within their stated error of the exact t distribution."""
+    from onepixel.stats.metrics import t_cdf, t_quantile
+
+    for df in (10, 19, 49, 199):
+        assert t_cdf(t_quantile(df), df) == pytest.approx(0.975, abs=0.001)
+        assert t_cdf(-t_quantile(df), df) == pytest.approx(0.025, abs=0.001)
+    assert t_cdf(0.0, 12) == 0.5
+    stats = pytest.importorskip("scipy.stats", reason="scipy (the bench extra) checks against the exact t")
+    for df in (10, 19, 49):
+        assert t_quantile(df) == pytest.approx(stats.t.ppf(0.975, df), abs=0.002)
+        for t in (-2.5, 0.7, 1.5, 3.0):
+            assert t_cdf(t, df) == pytest.approx(stats.t.cdf(t, df), abs=0.001)

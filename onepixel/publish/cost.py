@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from onepixel.engine.settings import PAPER
-from onepixel.publish.findings import signed
+from onepixel.publish.findings import direction, signed
 from onepixel.stats import metrics, paper
 from onepixel.stats.metrics import Runs
 
@@ -92,8 +92,7 @@ def budget_comparison(d: pd.DataFrame) -> pd.DataFrame:
 
 def _verdict(diff: pd.Series, other: str) -> str:
     """Which search a paired 95% interval (fractions) favours, or none where it contains zero."""
-    return (f"DE fools more images than {other}" if diff.ci_low > 0 else
-            f"DE fools fewer images than {other}" if diff.ci_high < 0 else "no difference at 95%")
+    return direction(diff.ci_low, diff.ci_high, f"DE fools more images than {other}", f"DE fools fewer images than {other}")
 
 
 def findings(cost: pd.DataFrame, differences: pd.DataFrame) -> str:

@@ -20,6 +20,12 @@ def signed(value: float) -> str:
     return f"{value:+.1g}" if value and round(value, 1) == 0 else f"{value:+.1f}"
 
 
+def direction(low: float, high: float, above: str, below: str, neither: str = "no difference at 95%") -> str:
+    """What a 95% interval of a difference says: ``above`` where it lies above zero, ``below`` where it
+    lies below, ``neither`` where it contains zero."""
+    return above if low > 0 else below if high < 0 else neither
+
+
 def _points(d: dict, scale: float = 100) -> str:
     """A paired or two-sample difference (fractions) as "+d points [low, high]"."""
     return f"{signed(scale * d['diff'])} points [{signed(scale * d['ci_low'])}, {signed(scale * d['ci_high'])}]"
@@ -98,13 +104,14 @@ def depth(table: pd.DataFrame) -> str | None:
     if len(table) < 2:
         return None
     high, low = table.loc[table["success %"].idxmax()], table.loc[table["success %"].idxmin()]
-    lo, hi = metrics.newcombe_difference(high["success %"] / 100, high.n, low["success %"] / 100, low.n)
-    d = {"diff": (high["success %"] - low["success %"]) / 100, "ci_low": lo, "ci_high": hi}
+    rate_high, rate_low = high.successes / high.n, low.successes / low.n  # the counts, not the rounded rates
+    lo, hi = metrics.newcombe_difference(rate_high, high.n, rate_low, low.n)
+    d = {"diff": rate_high - rate_low, "ci_low": lo, "ci_high": hi}
     return (f"- Depth: across {', '.join(table.model)} (accuracy {table['accuracy %'].min():.1f}% to "
             f"{table['accuracy %'].max():.1f}%), success runs from {low['success %']:.1f}% ({low.model}) to "
             f"{high['success %']:.1f}% ({high.model}), a difference of {_points(d)} on {int(low.n)} and "
-            f"{int(high.n)} images: " + ("depth changes how often one pixel is enough." if lo > 0 else
-                                         "no effect of depth is distinguishable at this sample size."))
+            f"{int(high.n)} images: " + direction(lo, hi, *["depth changes how often one pixel is enough."] * 2,
+                                                  "no effect of depth is distinguishable at this sample size."))
 
 
 def early_stop(table: pd.DataFrame) -> str | None:
@@ -131,8 +138,7 @@ def bounds(runs: dict[str, pd.DataFrame]) -> str | None:
     clip, redraw = (runs[b].set_index("image").success for b in ("clip", "redraw"))
     d = metrics.paired_difference(redraw, clip)
     return (f"- Out-of-range children: redrawing instead of clipping changes success by {_points(d)} on "
-            f"{d['n']} images (" + ("no difference at 95%" if d["ci_low"] <= 0 <= d["ci_high"] else
-                                     "a difference at 95%") + ").")
+            f"{d['n']} images (" + direction(d["ci_low"], d["ci_high"], *["a difference at 95%"] * 2) + ").")
 
 
 def attacks(summary: pd.DataFrame, depth_table: pd.DataFrame, transfer: str, early: pd.DataFrame,
@@ -172,20 +178,16 @@ def few_pixels(runs: dict[tuple[str, int], Runs]) -> str:
     return _listed(out)
 
 
-def class_pairs(exhaustive: dict[str, pd.DataFrame], classes: list[str]) -> str:
-    """Chapter 05, from the exhaustive search: per network the class whose images move most often and
-    the class reached most often, and the classes reached per image against the paper's."""
+def class_pairs(extremes: pd.DataFrame, reached: dict[str, pd.Series]) -> str:
+    """Chapter 05, from the exhaustive search (:func:`onepixel.publish.geometry.class_extremes_table`
+    and the classes reached per image): per network the class whose images move most often, the class
+    reached most often, and the classes reached per image against the paper's."""
     out = []
-    for name, rows in exhaustive.items():
-        if not len(rows):
-            continue
-        rates = metrics.attacked_from_to(rows, len(classes))
-        source, target = rates["from"].idxmax(), rates["to"].idxmax()
-        reached = metrics.targets_reached(rows).mean()
-        line = (f"- {name} ({_count(rows.image.nunique(), 'image')}): images of {classes[source]} move to some target most "
-                f"often ({100 * rates['from'][source]:.0f}% of its image-target pairs), and {classes[target]} is reached most "
-                f"often ({100 * rates['to'][target]:.0f}% of the pairs aimed at it; both in the per-class figure above); "
-                f"{reached:.2f} classes reached per image")
+    for name, r in extremes.iterrows():
+        line = (f"- {name} ({_count(int(r.images), 'image')}): images of {r['moves most']} move to some target most "
+                f"often ({r['% of its pairs']:.0f}% of its image-target pairs), and {r['reached most']} is reached most "
+                f"often ({r['% of the pairs aimed at it']:.0f}% of the pairs aimed at it); "
+                f"{reached[name].mean():.2f} classes reached per image")
         if name in paper.TARGETS_REACHED_ORIGINAL:
             line += (f", against {paper.TARGETS_REACHED_ORIGINAL[name]:.2f} implied by the paper's Table VIII "
                      f"and {paper.TARGETS_REACHED[name]:g} on the Kaggle set")

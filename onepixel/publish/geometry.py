@@ -136,6 +136,21 @@ def robust_classes_table(exhaustive: dict[str, pd.DataFrame], classes) -> pd.Dat
                      axis=1).mul(100).round(1).rename_axis("class")
 
 
+def class_extremes_table(exhaustive: dict[str, pd.DataFrame], classes) -> pd.DataFrame:
+    """Per network, from the exhaustive search: the class whose images move to a chosen target most
+    often and the class reached most often, each with its share (%) of the image-target pairs."""
+    out = {}
+    for name, rows in exhaustive.items():
+        if not len(rows):
+            continue
+        rates = metrics.attacked_from_to(rows, len(classes))
+        source, target = rates["from"].idxmax(), rates["to"].idxmax()
+        out[name] = {"images": rows.image.nunique(), "moves most": classes[source],
+                     "% of its pairs": round(100 * rates["from"][source], 1), "reached most": classes[target],
+                     "% of the pairs aimed at it": round(100 * rates["to"][target], 1)}
+    return pd.DataFrame(out).T.rename_axis("network")
+
+
 def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1):
     """Original (rows) x target (columns) success rates in percent, one panel per title in
     ``matrices``, on one colour scale from 0 to the largest cell (rounded up to ten) with one colour

@@ -17,7 +17,7 @@ from onepixel.storage import REPO, results_root
 from onepixel.study.chapters import DE
 from onepixel.study.plan import PROFILES, settings
 from onepixel.study.rows import accuracy
-from onepixel.study.store import cost_path, stored_shards, versions
+from onepixel.study.store import shard_costs, stored_shards, versions
 
 
 def network_table(profile: str, models: list[str]) -> pd.DataFrame:
@@ -93,19 +93,21 @@ def environment_table() -> pd.DataFrame:
     return pd.DataFrame({"value": env})
 
 def stored_results(profile: str) -> pd.DataFrame:
+    """One row per stored experiment: its network, rows, device, date, and the wall and CPU hours its
+    shards recorded (:func:`onepixel.study.store.shard_costs`, the CPU hours the edition stamp sums)."""
+    hours = shard_costs(profile).groupby(["experiment", "key"])[["wall_seconds", "cpu_seconds"]].sum() / 3600
     rows = []
     for meta in sorted((results_root() / profile).glob("*/*/meta.json")):
         m = json.loads(meta.read_text())
-        ident = m["identity"]
-        shards = stored_shards(meta.parent)
-        costs = [json.loads(cost_path(s).read_text()) for s in shards if cost_path(s).exists()]
-        rows.append({"experiment": meta.parent.parent.name, "key": meta.parent.name,
+        ident, where = m["identity"], (meta.parent.parent.name, meta.parent.name)
+        spent = hours.loc[where] if where in hours.index else {"wall_seconds": 0.0, "cpu_seconds": 0.0}
+        rows.append({"experiment": where[0], "key": where[1],
                      "model": ident.get("model"), "weights": (ident.get("weights") or "-")[:8],
-                     "rows": sum(len(pd.read_csv(s)) for s in shards),
+                     "rows": sum(len(pd.read_csv(s)) for s in stored_shards(meta.parent)),
                      "device": m["info"].get("device", "-"), "created": m["created"][:10],
-                     "wall hours": round(sum(c["wall_seconds"] for c in costs) / 3600, 3),
-                     "CPU hours": round(sum(c["cpu_seconds"] for c in costs) / 3600, 3)})
+                     "wall hours": round(float(spent["wall_seconds"]), 3), "CPU hours": round(float(spent["cpu_seconds"]), 3)})
     return pd.DataFrame(rows)
+
 
 def compute_spent(profile: str) -> pd.DataFrame:
     """Wall and CPU hours recorded in the stored shards of ``profile``, per experiment and in total."""
@@ -115,6 +117,7 @@ def compute_spent(profile: str) -> pd.DataFrame:
     table = stored.groupby("experiment")[["rows", "wall hours", "CPU hours"]].sum()
     table.loc["total"] = table.sum()
     return table.round(3)
+
 
 def profiles_table() -> pd.DataFrame:
     """Every profile's settings side by side, one row per setting (``section.key``), each value as

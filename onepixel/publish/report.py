@@ -141,6 +141,26 @@ def scenarios_text(simulation: pd.DataFrame) -> str:
             f"{rates.max():.1f}%), {int(simulation.samples.iloc[0]):,} samples per scenario")
 
 
+def targeted_regime(runs: dict[str, Runs], simulation: pd.DataFrame) -> str:
+    """Our targeted samples in the simulation's terms (images, and the share of them with any
+    success), and whether the simulated scenarios span them."""
+    samples = [(paper.PAPER_NAME.get(m, m), r.targeted.groupby("image").success.any())
+               for m, r in runs.items() if r.targeted is not None]
+    if not samples or not len(simulation):
+        return ""
+    shares = [100 * float(hit.mean()) for _, hit in samples]
+    listed = "; ".join(f"{name}: {int(hit.sum())} of {len(hit)} image{'s' if len(hit) > 1 else ''} ({share:.0f}%)"
+                       for (name, hit), share in zip(samples, shares))
+    simulated = simulation["images with any success %"]
+    images = simulation.images
+    inside = (simulated.min() <= min(shares) and max(shares) <= simulated.max()
+              and images.min() <= min(len(h) for _, h in samples) and max(len(h) for _, h in samples) <= images.max())
+    return (f"Our targeted samples have any success on {listed}; the scenarios span {images.min()} to {images.max()} "
+            f"images and {simulated.min()}% to {simulated.max()}% of them with any success, "
+            + ("so every targeted sample lies in the simulated regime." if inside
+               else "so not every targeted sample lies in the simulated regime."))
+
+
 def coverage_choice(simulation: pd.DataFrame, reported: str) -> str:
     """Which interval the simulation chooses, and whether it is the one the metrics report."""
     if not len(simulation):
@@ -164,7 +184,7 @@ def coverage_choice(simulation: pd.DataFrame, reported: str) -> str:
 
 def depth_series(runs: dict[str, Runs]) -> pd.DataFrame:
     """The ResNet-(6n+2) networks among ``runs`` by depth: clean accuracy, non-targeted success
-    (rate and 95% interval, in percent), confidence and mean evaluations."""
+    (count, rate and 95% interval, in percent), confidence and mean evaluations."""
     rows = []
     for name, run in runs.items():
         u = run.untargeted
@@ -172,7 +192,7 @@ def depth_series(runs: dict[str, Runs]) -> pd.DataFrame:
             continue
         r = metrics.rate(u.success)
         rows.append({"depth": int(name[len("resnet"):]), "model": name, "accuracy %": round(100 * run.accuracy, 2),
-                     "success %": round(100 * r["rate"], 1), "ci low %": round(100 * r["ci_low"], 1),
+                     "successes": int(u.success.sum()), "success %": round(100 * r["rate"], 1), "ci low %": round(100 * r["ci_low"], 1),
                      "ci high %": round(100 * r["ci_high"], 1), "n": len(u),
                      "confidence %": round(100 * metrics.confidence(u), 2) if u.success.any() else None,
                      "mean evaluations": round(float(u.evaluations.mean()))})

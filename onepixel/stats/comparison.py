@@ -83,16 +83,9 @@ def _compare(ours: dict, paper_value: float, paper_n: float | None, percent: boo
     value = ours["mean"] * scale
     lo, hi = ours["ci_low"] * scale - paper_value, ours["ci_high"] * scale - paper_value
     testable = ours["units"] >= metrics.MIN_UNITS and ours["se"] > 0
-    p = 2 * (1 - _t_cdf(abs(value - paper_value) / (ours["se"] * scale), ours["df"])) if testable else float("nan")
+    p = 2 * (1 - metrics.t_cdf(abs(value - paper_value) / (ours["se"] * scale), ours["df"])) if testable else float("nan")
     return {"diff low": round(lo, 2), "diff high": round(hi, 2), "p": p,
             "test": "one-sample" if testable else f"not tested (fewer than {metrics.MIN_UNITS} images)"}
-
-
-def _t_cdf(t: float, df: float) -> float:
-    """Student t distribution function, by the normal approximation of Abramowitz and Stegun 26.7.8
-    (error below 0.001 for df of 10 or more)."""
-    x = t * (1 - 1 / (4 * df)) / (1 + t * t / (2 * df)) ** 0.5
-    return 1 - 0.5 * metrics.normal_p(x)
 
 
 def paper_summary(runs: dict[str, Runs], few: dict[tuple[str, int], Runs] | None = None,

@@ -86,6 +86,15 @@ def t_quantile(df: float, z: float = 1.96) -> float:
             + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * df ** 3))
 
 
+def t_cdf(t: float, df: float) -> float:
+    """The Student t distribution function, by the normal approximation of Abramowitz and Stegun 26.7.8
+    (within 0.001 of the exact value for ``df`` of 10 or more); the p-values' counterpart of
+    :func:`t_quantile`."""
+    x = t * (1 - 1 / (4 * df)) / (1 + t * t / (2 * df)) ** 0.5
+    tail = 0.5 * normal_p(x)
+    return 1 - tail if x >= 0 else tail
+
+
 def mean_interval(values: pd.Series, clusters: pd.Series | None = None) -> dict:
     """Mean of ``values`` with a 95% t interval. With ``clusters`` (the image of each value, where an
     image gives several values), the standard error is the cluster-robust one of the ratio

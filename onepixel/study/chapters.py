@@ -168,7 +168,14 @@ def _summary(s):
     return (one_pixel(s, s["models"], s["n_untargeted"], s["n_targeted"], s["targeted_models"],
                       n_imagenet=s["n_untargeted_imagenet"]) | few
             | baselines(s, s["random_models"], ["random"], s["n_baseline"], s["random_budget"])
-            | {("coverage",): coverage_job(seed=s["seed"])})
+            | {("coverage",): coverage_job(seed=s["seed"]),
+               ("coverage", "half"): coverage_job(any_share=(0.5,), seed=s["seed"])})
+
+
+def coverage_simulation(page: Page) -> pd.DataFrame:
+    """Every stored scenario of the interval simulations chapter 00 plans, in one table."""
+    tables = [t for t in page.named("coverage").values() if len(t)]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
 def summary_runs(page: Page) -> tuple[dict[str, Runs], dict[tuple[str, int], Runs], dict[str, pd.DataFrame]]:

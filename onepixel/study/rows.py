@@ -94,7 +94,7 @@ def job_rows(profile: str, job: Job, device: str = "auto", compute: bool = True,
     if missing and not compute:
         log.info("%s: %d stored of %d planned", job.label(), len(images) - len(missing), len(images))
     elif missing:
-        per_image = exps[0].cpu_seconds_per_image()
+        per_image = exps[0].cpu_seconds_per_image(len(done))
         estimate = f", about {len(missing) * per_image / 3600:.2g} CPU hours" if per_image else ""
         log.info("%s: computing %d missing images%s", job.label(), len(missing), estimate)
         size = job.spec.chunk_size(job)
@@ -198,7 +198,7 @@ def progress(profile: str, jobs: list[Job]) -> list[Progress]:
         spent = 0.0 if exp.dir in seen else cost["cpu_seconds"] / 3600
         seen.add(exp.dir)
         images = job_images(profile, job, compute=False)
-        per_image = cost["cpu_seconds"] / len(stored) if stored and cost["shards"] else None
+        per_image = exp.cpu_seconds_per_image(len(stored), cost)
         left = len([i for i in images if i not in stored]) if images is not None else None
         records.append(Progress(job, len(images) if images is not None else None, len(stored & set(images or [])),
                                 round(spent, 2),

@@ -60,13 +60,14 @@ class Experiment:
         return {"shards": len(costs), "wall_seconds": sum(c["wall_seconds"] for c in costs),
                 "cpu_seconds": sum(c["cpu_seconds"] for c in costs)}
 
-    def cpu_seconds_per_image(self, rows: pd.DataFrame | None = None, cost: dict | None = None) -> float | None:
-        """Mean CPU seconds per stored image (None before the first costed shard); pass ``rows`` and
-        ``cost`` when already read."""
-        rows = self.load() if rows is None else rows
+    def cpu_seconds_per_image(self, images: int | None = None, cost: dict | None = None) -> float | None:
+        """Mean CPU seconds per stored image (None before the first costed shard); pass the number of
+        stored ``images`` and the ``cost`` when already known."""
+        if images is None:
+            rows = self.load()
+            images = rows.image.nunique() if len(rows) else 0
         cost = self.cost() if cost is None else cost
-        n = rows.image.nunique() if len(rows) else 0
-        return cost["cpu_seconds"] / n if n and cost["shards"] else None
+        return cost["cpu_seconds"] / images if images and cost["shards"] else None
 
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -106,10 +107,16 @@ def cost_path(shard: Path) -> Path:
     return shard.with_name(shard.name.split(".")[0] + ".json")
 
 
+def shard_costs(profile: str) -> pd.DataFrame:
+    """Every cost record of ``profile``'s stored shards: experiment, key, wall and CPU seconds."""
+    records = [{"experiment": p.parent.parent.name, "key": p.parent.name, **json.loads(p.read_text())}
+               for p in sorted((results_root() / profile).glob("*/*/shard-*.json"))]
+    return pd.DataFrame(records, columns=["experiment", "key", "wall_seconds", "cpu_seconds"])
+
+
 def cpu_hours(profile: str) -> float:
     """CPU hours recorded by every stored shard of ``profile``."""
-    seconds = sum(json.loads(p.read_text())["cpu_seconds"] for p in (results_root() / profile).glob("*/*/shard-*.json"))
-    return round(seconds / 3600, 2)
+    return round(float(shard_costs(profile).cpu_seconds.sum()) / 3600, 2)
 
 
 def stamp(profile: str, root: Path = REPO) -> dict:
