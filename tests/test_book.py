@@ -105,6 +105,24 @@ def test_failing_notebook_stops_the_build(tmp_path):
         execute("smoke", tmp_path / "out", tmp_path, cwd=tmp_path)
 
 
+def test_a_profile_that_only_shows_runs_notebooks_side_by_side(tmp_path):
+    """The cpu profile computes nothing while rendering, so two notebooks run at once (each records
+    when it ran: the spans overlap); each gets its timing, in name order."""
+    import nbformat
+
+    for name in ("01_a", "02_b"):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.cells = [nbformat.v4.new_code_cell("profile = 'x'", metadata={"tags": ["parameters"]}),
+                    nbformat.v4.new_code_cell(f"import pathlib, time\nstart = time.time()\ntime.sleep(2)\n"
+                                              f"pathlib.Path({str(tmp_path)!r}, '{name}.span').write_text(f'{{start}} {{time.time()}}')")]
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    timings = execute("cpu", tmp_path / "out", tmp_path, cwd=tmp_path, workers=2)
+    assert list(timings) == ["01_a", "02_b"]
+    (a0, a1), (b0, b1) = ([float(v) for v in (tmp_path / f"{n}.span").read_text().split()] for n in ("01_a", "02_b"))
+    assert a0 < b1 and b0 < a1, "the two notebooks ran at the same time"
+
+
 def test_every_notebook_takes_its_settings_from_the_profile():
     """Parameters cells hold ``profile``, ``compute`` and one override per chapter setting, all None;
     the package reads the profile, never a notebook."""

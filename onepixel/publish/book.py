@@ -8,9 +8,11 @@ only what is stored is shown; smoke: yes).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import yaml
@@ -102,28 +104,40 @@ def tidy_executed(path: Path, root: Path, profile: str) -> None:
 
 
 def execute(profile: str, out_dir: Path, notebooks_dir: Path = REPO / "notebooks", only: list[str] | None = None,
-            cwd: Path = REPO) -> dict:
-    """Run each notebook into ``out_dir``; stop at the first failure with notebook, cell and error."""
+            cwd: Path = REPO, workers: int | None = None) -> dict:
+    """Run each notebook into ``out_dir``, the slowest of the previous build first; stop at the first
+    failure with notebook, cell and error. A profile that only shows what is stored runs ``workers``
+    notebooks at a time (default: one per core); one that computes what is missing runs one at a
+    time, so that no two notebooks compute the same experiment."""
     import papermill as pm  # heavy (jupyter, nbclient): only a build executes notebooks
-
-
     load(profile)  # a bad profile fails before any notebook runs
+    computes = any(plan.settings(profile, chapter).get("compute") for chapter in CHAPTERS)
     out_dir.mkdir(parents=True, exist_ok=True)
-    timings = {}
-    for nb in sorted(notebooks_dir.glob("[0-9]*.ipynb")):
-        if only and nb.stem not in only:
-            continue
-        params = {"profile": profile}
-        print(f"[{profile}] {nb.name} {params}", flush=True)
+    notebooks = [nb for nb in sorted(notebooks_dir.glob("[0-9]*.ipynb")) if not only or nb.stem in only]
+    previous = out_dir / f"timings-{profile}.json"
+    seconds = json.loads(previous.read_text()) if previous.exists() else {}
+    notebooks.sort(key=lambda nb: -seconds.get(nb.stem, 0))
+    workers = 1 if computes else max(1, min(workers or os.cpu_count() or 1, len(notebooks)))
+
+    def run(nb: Path) -> float:
+        print(f"[{profile}] {nb.name} {{'profile': '{profile}'}}", flush=True)
         t0 = time.time()
         try:
-            pm.execute_notebook(nb, out_dir / nb.name, parameters=params, kernel_name="python3", cwd=str(cwd),
-                                progress_bar=True)
+            pm.execute_notebook(nb, out_dir / nb.name, parameters={"profile": profile}, kernel_name="python3",
+                                cwd=str(cwd), progress_bar=workers == 1)
         except pm.PapermillExecutionError as e:
             raise NotebookFailed(f"{nb.name}, cell {e.exec_count}: {e.ename}: {e.evalue}") from None
         tidy_executed(out_dir / nb.name, cwd, profile)
-        timings[nb.stem] = round(time.time() - t0, 1)
-    return timings
+        return round(time.time() - t0, 1)
+
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(run, nb): nb.stem for nb in notebooks}
+        try:
+            timings = {futures[f]: f.result() for f in as_completed(futures)}
+        except NotebookFailed:
+            pool.shutdown(cancel_futures=True)
+            raise
+    return dict(sorted(timings.items()))
 
 
 def edition(profile: str, root: Path = REPO) -> dict:

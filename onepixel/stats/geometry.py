@@ -24,23 +24,33 @@ def distance_to_centre(x, y, height: int, width: int) -> np.ndarray:
 
 def asymmetry_index(matrix: pd.DataFrame | np.ndarray) -> float:
     """||M - M^T|| / ||M|| (Frobenius) over the off-diagonal entries; 0 for a symmetric matrix."""
-    m = np.nan_to_num(np.asarray(matrix, dtype=float))
-    np.fill_diagonal(m, 0)
-    norm = np.linalg.norm(m)
-    return float(np.linalg.norm(m - m.T) / norm) if norm else float("nan")
+    return float(_asymmetry(np.asarray(matrix, dtype=float)[None])[0])
+
+
+def _asymmetry(matrices: np.ndarray) -> np.ndarray:
+    """:func:`asymmetry_index` of each of a stack of square matrices (NaN counts as 0)."""
+    m = np.nan_to_num(matrices)
+    m[:, np.arange(m.shape[1]), np.arange(m.shape[1])] = 0
+    norm = np.linalg.norm(m, axis=(1, 2))
+    spread = np.linalg.norm(m - m.transpose(0, 2, 1), axis=(1, 2))
+    return np.divide(spread, norm, out=np.full(len(m), np.nan), where=norm > 0)
 
 
 def bootstrap_asymmetry(rows: pd.DataFrame, classes: int, draws: int = 1000, seed: int = 0) -> dict:
     """Asymmetry index of the original x target success matrix with a bootstrap 95% interval
-    (images resampled with replacement)."""
-    images = rows.image.unique()
-    groups = {i: g for i, g in rows.groupby("image")}
+    (images resampled with replacement; each draw's matrix is the weighted sum of per-image counts)."""
+    codes, images = pd.factorize(rows.image)
+    cell = rows.label.to_numpy() * classes + rows.target.to_numpy()
+    successes, attacks = np.zeros((len(images), classes * classes)), np.zeros((len(images), classes * classes))
+    np.add.at(successes, (codes, cell), rows.success.to_numpy(dtype=float))
+    np.add.at(attacks, (codes, cell), 1.0)
     rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(draws):
-        sample = pd.concat([groups[i] for i in rng.choice(images, len(images))])
-        values.append(asymmetry_index(success_matrix(sample, classes)))
-    values = np.array([v for v in values if np.isfinite(v)])
+    weights = np.stack([np.bincount(rng.choice(len(images), len(images)), minlength=len(images))
+                        for _ in range(draws)]).astype(float)
+    drawn, tried = weights @ successes, weights @ attacks
+    matrices = np.divide(drawn, tried, out=np.full_like(drawn, np.nan), where=tried > 0)
+    values = _asymmetry(matrices.reshape(draws, classes, classes))
+    values = values[np.isfinite(values)]
     low, high = np.quantile(values, [0.025, 0.975]) if len(values) else (np.nan, np.nan)
     return {"index": asymmetry_index(success_matrix(rows, classes)), "ci_low": float(low), "ci_high": float(high),
             "images": len(images), "draws": len(values)}

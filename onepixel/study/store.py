@@ -31,6 +31,9 @@ def versions() -> dict:
             "pandas": pd.__version__, "python": platform.python_version()}
 
 
+_LOADED: dict[Path, tuple[tuple, pd.DataFrame]] = {}  # rows read per experiment folder, with their shards' signature
+
+
 class Experiment:
     """One set of rows with fixed parameters. ``identity`` decides what the rows mean (and the
     folder); ``info`` is recorded alongside (device, versions) without changing the key."""
@@ -48,11 +51,16 @@ class Experiment:
         return stored_shards(self.dir)
 
     def load(self) -> pd.DataFrame:
-        """All stored rows (an empty frame when there are none)."""
+        """All stored rows (an empty frame when there are none); read once per process while its
+        shards stay the same (a page and a plan read one experiment many times)."""
         shards = self.shards()
         if not shards:
             return pd.DataFrame()
-        return pd.concat([pd.read_csv(p) for p in shards], ignore_index=True)
+        signature = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in shards)
+        cached = _LOADED.get(self.dir)
+        if cached is None or cached[0] != signature:
+            cached = _LOADED[self.dir] = (signature, pd.concat([pd.read_csv(p) for p in shards], ignore_index=True))
+        return cached[1].copy(deep=False)  # copy-on-write: a caller's change never reaches the cache
 
     def cost(self) -> dict:
         """Shards, wall and CPU seconds recorded for the stored shards."""
