@@ -65,19 +65,24 @@ def worker_task(job: Job, images: list[int], payload, device: str, threads: int,
 # per CPU-second). The workers of our LocalCluster keep glibc's defaults; the README says how to
 # do the same on workers started by hand.
 GLIBC_MALLOC = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+# A worker that misses its heartbeats for minutes (paused with SIGSTOP while a benchmark measures
+# speed, or starved by other work at nice 10) keeps its shard: Dask's default restarts it after five
+# minutes, and the shard in flight (up to an hour of CPU) starts again from nothing.
+KEEP_SILENT_WORKERS = {"distributed.scheduler.worker-ttl": None}
 
 
 def cluster_client(scheduler: str | None, workers: int | None, threads: int | None, device: str):
     """A Dask client: on ``scheduler`` if given, else a LocalCluster of worker processes sized from
     the cores (one GPU per worker with ``device="cuda"``, declared as the resource ``GPU``) whose
-    memory allocator keeps its defaults (see ``GLIBC_MALLOC``)."""
+    memory allocator keeps its defaults (see ``GLIBC_MALLOC``) and which are never restarted for
+    missed heartbeats (``KEEP_SILENT_WORKERS``)."""
     import dask  # heavy: only `onepixel run` needs Dask
     from dask.distributed import Client, LocalCluster  # heavy: only `onepixel run` needs Dask
 
     if scheduler:
         return Client(scheduler)
     cores = os.cpu_count() or 1
-    with dask.config.set(GLIBC_MALLOC):
+    with dask.config.set({**GLIBC_MALLOC, **KEEP_SILENT_WORKERS}):
         if device.startswith("cuda"):
             workers = workers or max(torch.cuda.device_count(), 1)
             return Client(LocalCluster(n_workers=workers, threads_per_worker=1, resources={"GPU": 1},
