@@ -237,3 +237,18 @@ def test_a_matrix_without_success_is_named_as_such():
     table = pd.DataFrame({"asymmetry index": [np.nan], "95% CI": ["no successful attack"],
                           "symmetric null: 95th percentile": ["-"]}, index=["vgg16, DE"])
     assert asymmetry_sentence(table) == "No successful attack: vgg16, DE."
+
+
+def test_class_heatmaps_blank_the_rows_of_too_few_images_and_label_each_row_with_its_count():
+    import matplotlib.pyplot as plt
+
+    from onepixel.publish.geometry import class_heatmaps
+
+    matrix = pd.DataFrame(np.full((3, 3), 0.5))
+    fig = class_heatmaps({"x": matrix}, ["a", "b", "c"], images={"x": pd.Series([4, 1], index=[0, 2])})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a (4)", "b (0)", "c (1)"]
+    shown = np.ma.getmaskarray(ax.collections[0].get_array()).reshape(3, 3)
+    assert not shown[0].any() and shown[1].all() and shown[2].all(), "only the row of 4 images is drawn"
+    assert [t.get_text() for t in ax.texts] == ["50"] * 3
+    plt.close(fig)

@@ -151,10 +151,18 @@ def class_extremes_table(exhaustive: dict[str, pd.DataFrame], classes) -> pd.Dat
     return pd.DataFrame(out).T.rename_axis("network")
 
 
-def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1):
+def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1,
+                   images: dict[str, pd.Series] | None = None, min_images: int = 2):
     """Original (rows) x target (columns) success rates in percent, one panel per title in
     ``matrices``, on one colour scale from 0 to the largest cell (rounded up to ten) with one colour
-    bar; blank cells: no data."""
+    bar; blank cells: no data. With ``images`` (per title, the number of images of each original
+    class), each row's label gives it and rows of fewer than ``min_images`` images are left blank."""
+    labels = {title: list(classes) for title in matrices}
+    if images is not None:
+        for title in matrices:
+            count = images[title].reindex(range(len(classes)), fill_value=0).astype(int).to_numpy()
+            matrices = {**matrices, title: matrices[title].where(pd.Series(count >= min_images), axis=0)}
+            labels[title] = [f"{c} ({k})" for c, k in zip(classes, count)]
     largest = max((float(np.nanmax(m.to_numpy())) for m in matrices.values() if m.notna().any().any()), default=1.0)
     top = max(10.0, 10 * np.ceil(100 * largest / 10))
     n = len(matrices)
@@ -163,9 +171,10 @@ def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1)
     fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols + 0.8, 5.3 * rows), squeeze=False, layout="constrained")
     for ax, (title, matrix) in zip(axes.flat, matrices.items()):
         sns.heatmap(100 * matrix, annot=True, fmt=".0f", cmap="rocket_r", vmin=0, vmax=top, ax=ax, cbar=False,
-                    xticklabels=classes, yticklabels=classes, annot_kws={"size": 9.5}, square=True)
+                    xticklabels=classes, yticklabels=labels[title], annot_kws={"size": 9.5}, square=True)
+        ax.grid(False)
         ax.set_xlabel("target class")
-        ax.set_ylabel("original class")
+        ax.set_ylabel("original class" + (" (images)" if images is not None else ""))
         ax.set_title(title, fontsize=10)
     for ax in axes.flat[n:]:
         ax.set_axis_off()
