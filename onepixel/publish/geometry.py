@@ -171,7 +171,7 @@ def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1,
     fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols + 0.8, 5.3 * rows), squeeze=False, layout="constrained")
     for ax, (title, matrix) in zip(axes.flat, matrices.items()):
         sns.heatmap(100 * matrix, annot=True, fmt=".0f", cmap="rocket_r", vmin=0, vmax=top, ax=ax, cbar=False,
-                    xticklabels=classes, yticklabels=labels[title], annot_kws={"size": 9.5}, square=True)
+                    xticklabels=classes, yticklabels=labels[title], annot_kws={"size": 10.5}, square=True)
         ax.grid(False)
         ax.set_xlabel("target class")
         ax.set_ylabel("original class" + (" (images)" if images is not None else ""))
