@@ -1,5 +1,6 @@
 """The smoke profile end to end: every notebook through papermill, then a Jupyter Book build."""
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -106,21 +107,25 @@ def test_failing_notebook_stops_the_build(tmp_path):
 
 
 def test_a_profile_that_only_shows_runs_notebooks_side_by_side(tmp_path):
-    """The cpu profile computes nothing while rendering, so two notebooks run at once (each records
-    when it ran: the spans overlap); each gets its timing, in name order."""
+    """The cpu profile computes nothing while rendering, so two notebooks run at once: each leaves a
+    mark and waits for the other's (one at a time, the first would wait in vain); each gets its
+    timing, in name order, and the build leaves the working directory as it found it."""
     import nbformat
 
-    for name in ("01_a", "02_b"):
+    for name, other in (("01_a", "02_b"), ("02_b", "01_a")):
         nb = nbformat.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        wait = (f"import pathlib, time\nhere = pathlib.Path.cwd()\n(here / '{name}.mark').touch()\n"
+                f"deadline = time.time() + 60\nwhile not (here / '{other}.mark').exists() and time.time() < deadline:\n"
+                f"    time.sleep(0.1)\n(here / '{name}.met').write_text(str((here / '{other}.mark').exists()))")
         nb.cells = [nbformat.v4.new_code_cell("profile = 'x'", metadata={"tags": ["parameters"]}),
-                    nbformat.v4.new_code_cell(f"import pathlib, time\nstart = time.time()\ntime.sleep(2)\n"
-                                              f"pathlib.Path({str(tmp_path)!r}, '{name}.span').write_text(f'{{start}} {{time.time()}}')")]
+                    nbformat.v4.new_code_cell(wait)]
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    before = os.getcwd()
     timings = execute("cpu", tmp_path / "out", tmp_path, cwd=tmp_path, workers=2)
+    assert os.getcwd() == before
     assert list(timings) == ["01_a", "02_b"]
-    (a0, a1), (b0, b1) = ([float(v) for v in (tmp_path / f"{n}.span").read_text().split()] for n in ("01_a", "02_b"))
-    assert a0 < b1 and b0 < a1, "the two notebooks ran at the same time"
+    assert [(tmp_path / f"{n}.met").read_text() for n in ("01_a", "02_b")] == ["True", "True"], "ran side by side"
 
 
 def test_every_notebook_takes_its_settings_from_the_profile():

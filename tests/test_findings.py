@@ -39,7 +39,7 @@ def test_the_summary_names_each_verdict_and_flags_an_excluded_zero():
 
 def test_depth_says_whether_the_extremes_differ():
     table = pd.DataFrame({"model": ["r20", "r56"], "accuracy %": [91.7, 93.4], "successes": [20, 14],
-                          "success %": [41.7, 29.2], "n": [48, 48]}, index=[20, 56])
+                          "success %": [42.0, 29.0], "n": [48, 48]}, index=[20, 56])  # rates shown rounded
     text = findings.depth(table)
     assert "no effect of depth is distinguishable" in text and "+12.5 points" in text, "from the counts: 20/48 - 14/48"
     big = table.assign(**{"successes": [43, 5], "success %": [89.6, 10.4]})
@@ -81,8 +81,8 @@ def test_class_pairs_and_gallery_read_the_rows():
     extremes = class_extremes_table({"x": rows, "empty": rows.iloc[:0]}, ["cat", "dog", "car"])
     assert extremes.loc["x"].tolist() == [2, "cat", 100.0, "dog", 100.0] and "empty" not in extremes.index
     text = findings.class_pairs(extremes, {"x": targets_reached(rows)})
-    assert "images of cat move to some target most often (100% of its image-target pairs)" in text
-    assert "dog is reached most often (100% of the pairs aimed at it)" in text
+    assert "images of cat move to some target most often (100.0% of its image-target pairs)" in text
+    assert "dog is reached most often (100.0% of the pairs aimed at it)" in text
     assert "1.00 classes reached per image" in text
     attacks = pd.DataFrame({"image": [1, 2, 3], "success": [True, True, False], "adv_prob": [0.95, 0.5, 0.2]})
     assert findings.gallery({"x": Runs(1.0, attacks, None)}) == (

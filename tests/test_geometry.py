@@ -248,7 +248,24 @@ def test_class_heatmaps_blank_the_rows_of_too_few_images_and_label_each_row_with
     fig = class_heatmaps({"x": matrix}, ["a", "b", "c"], images={"x": pd.Series([4, 1], index=[0, 2])})
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a (4)", "b (0)", "c (1)"]
-    shown = np.ma.getmaskarray(ax.collections[0].get_array()).reshape(3, 3)
-    assert not shown[0].any() and shown[1].all() and shown[2].all(), "only the row of 4 images is drawn"
+    hidden = np.ma.getmaskarray(ax.collections[0].get_array()).reshape(3, 3)
+    assert not hidden[0].any() and hidden[1].all() and hidden[2].all(), "only the row of 4 images is drawn"
     assert [t.get_text() for t in ax.texts] == ["50"] * 3
     plt.close(fig)
+
+
+def test_the_vectorised_bootstrap_draws_what_resampling_the_rows_draws():
+    """The asymmetry bootstrap weighs per-image counts; resampling whole images' rows with the same
+    generator gives the same interval."""
+    rng = np.random.default_rng(3)
+    rows = pd.DataFrame([{"image": i, "label": i % 3, "target": t, "success": bool(rng.random() < 0.3 + 0.2 * (t == 0))}
+                         for i in rng.permutation(30) for t in range(3) if t != i % 3])
+    images = rows.image.unique()
+    groups = {i: g for i, g in rows.groupby("image")}
+    draw = np.random.default_rng(0)
+    values = [asymmetry_index(metrics.success_matrix(pd.concat([groups[i] for i in draw.choice(images, len(images))]), 3))
+              for _ in range(200)]
+    values = np.array([v for v in values if np.isfinite(v)])
+    b = bootstrap_asymmetry(rows, 3, draws=200, seed=0)
+    assert b["draws"] == len(values)
+    assert (b["ci_low"], b["ci_high"]) == pytest.approx(tuple(np.quantile(values, [0.025, 0.975])), abs=1e-12)

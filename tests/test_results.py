@@ -55,3 +55,28 @@ def test_clear_forgets_stored_rows_and_no_rows_give_an_empty_frame(tmp_path):
     exp.append(square(range(3)))
     exp.clear()
     assert exp.load().empty and exp.shards() == []
+
+
+def test_rows_read_once_stay_as_stored_and_new_shards_are_seen(tmp_path):
+    """A process reads an experiment's rows once; a caller that changes the frame it got changes
+    nothing another caller reads, and a shard appended later is read."""
+    exp = Experiment("p", "demo", {}, root=tmp_path)
+    exp.append(square(range(3)))
+    first = exp.load()
+    first.loc[0, "value"] = -1
+    first["extra"] = 1
+    again = Experiment("p", "demo", {}, root=tmp_path).load()
+    assert again.value.tolist() == [0, 1, 4] and "extra" not in again
+    exp.append(square(range(3, 5)))
+    assert exp.load().image.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_the_cost_records_count_only_stored_shards(tmp_path, monkeypatch):
+    """A cost record whose shard was never written (a writer killed between the two) is not spent."""
+    from onepixel.study.store import cpu_hours, shard_costs
+
+    monkeypatch.setenv("ONEPIXEL_RESULTS", str(tmp_path))
+    exp = Experiment("p", "demo", {}, root=tmp_path)
+    exp.append(square(range(3)), {"wall_seconds": 7200.0, "cpu_seconds": 3600.0})
+    (exp.dir / "shard-00001.json").write_text('{"rows": 3, "wall_seconds": 1.0, "cpu_seconds": 36000.0}\n')
+    assert len(shard_costs("p")) == 1 and cpu_hours("p") == 1.0

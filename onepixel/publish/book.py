@@ -124,19 +124,26 @@ def execute(profile: str, out_dir: Path, notebooks_dir: Path = REPO / "notebooks
         t0 = time.time()
         try:
             pm.execute_notebook(nb, out_dir / nb.name, parameters={"profile": profile}, kernel_name="python3",
-                                cwd=str(cwd), progress_bar=workers == 1)
+                                progress_bar=workers == 1)  # kernels start in ``cwd``, set once below
         except pm.PapermillExecutionError as e:
             raise NotebookFailed(f"{nb.name}, cell {e.exec_count}: {e.ename}: {e.evalue}") from None
         tidy_executed(out_dir / nb.name, cwd, profile)
         return round(time.time() - t0, 1)
 
-    with ThreadPoolExecutor(workers) as pool:
-        futures = {pool.submit(run, nb): nb.stem for nb in notebooks}
-        try:
-            timings = {futures[f]: f.result() for f in as_completed(futures)}
-        except NotebookFailed:
-            pool.shutdown(cancel_futures=True)
-            raise
+    # papermill's own ``cwd`` changes the process's directory and back around each notebook, which
+    # threads would undo for one another: the directory is set once, here
+    before = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            futures = {pool.submit(run, nb): nb.stem for nb in notebooks}
+            try:
+                timings = {futures[f]: f.result() for f in as_completed(futures)}
+            except BaseException:  # a failed notebook, a dead kernel, Ctrl-C: start no other notebook
+                pool.shutdown(cancel_futures=True)
+                raise
+    finally:
+        os.chdir(before)
     return dict(sorted(timings.items()))
 
 

@@ -185,8 +185,8 @@ def class_pairs(extremes: pd.DataFrame, reached: dict[str, pd.Series]) -> str:
     out = []
     for name, r in extremes.iterrows():
         line = (f"- {name} ({_count(int(r.images), 'image')}): images of {r['moves most']} move to some target most "
-                f"often ({r['% of its pairs']:.0f}% of its image-target pairs), and {r['reached most']} is reached most "
-                f"often ({r['% of the pairs aimed at it']:.0f}% of the pairs aimed at it); "
+                f"often ({r['% of its pairs']:.1f}% of its image-target pairs), and {r['reached most']} is reached most "
+                f"often ({r['% of the pairs aimed at it']:.1f}% of the pairs aimed at it); "
                 f"{reached[name].mean():.2f} classes reached per image")
         if name in paper.TARGETS_REACHED_ORIGINAL:
             line += (f", against {paper.TARGETS_REACHED_ORIGINAL[name]:.2f} implied by the paper's Table VIII "

@@ -148,7 +148,7 @@ def class_extremes_table(exhaustive: dict[str, pd.DataFrame], classes) -> pd.Dat
         out[name] = {"images": rows.image.nunique(), "moves most": classes[source],
                      "% of its pairs": round(100 * rates["from"][source], 1), "reached most": classes[target],
                      "% of the pairs aimed at it": round(100 * rates["to"][target], 1)}
-    return pd.DataFrame(out).T.rename_axis("network")
+    return pd.DataFrame.from_dict(out, orient="index").rename_axis("network")
 
 
 def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1,
@@ -161,7 +161,8 @@ def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1,
     if images is not None:
         for title in matrices:
             count = images[title].reindex(range(len(classes)), fill_value=0).astype(int).to_numpy()
-            matrices = {**matrices, title: matrices[title].where(pd.Series(count >= min_images), axis=0)}
+            keep = pd.Series(count >= min_images, index=matrices[title].index)
+            matrices = {**matrices, title: matrices[title].where(keep, axis=0)}
             labels[title] = [f"{c} ({k})" for c, k in zip(classes, count)]
     largest = max((float(np.nanmax(m.to_numpy())) for m in matrices.values() if m.notna().any().any()), default=1.0)
     top = max(10.0, 10 * np.ceil(100 * largest / 10))

@@ -143,22 +143,19 @@ def scenarios_text(simulation: pd.DataFrame) -> str:
 
 def targeted_regime(runs: dict[str, Runs], simulation: pd.DataFrame) -> str:
     """Our targeted samples in the simulation's terms (images, and the share of them with any
-    success), and whether the simulated scenarios span them."""
-    samples = [(paper.PAPER_NAME.get(m, m), r.targeted.groupby("image").success.any())
-               for m, r in runs.items() if r.targeted is not None]
+    success), and whether each lies within the range of the simulated scenarios."""
+    samples = {paper.PAPER_NAME.get(m, m): r.targeted.groupby("image").success.any()
+               for m, r in runs.items() if r.targeted is not None}
     if not samples or not len(simulation):
         return ""
-    shares = [100 * float(hit.mean()) for _, hit in samples]
-    listed = "; ".join(f"{name}: {int(hit.sum())} of {len(hit)} image{'s' if len(hit) > 1 else ''} ({share:.0f}%)"
-                       for (name, hit), share in zip(samples, shares))
-    simulated = simulation["images with any success %"]
-    images = simulation.images
-    inside = (simulated.min() <= min(shares) and max(shares) <= simulated.max()
-              and images.min() <= min(len(h) for _, h in samples) and max(len(h) for _, h in samples) <= images.max())
-    return (f"Our targeted samples have any success on {listed}; the scenarios span {images.min()} to {images.max()} "
-            f"images and {simulated.min()}% to {simulated.max()}% of them with any success, "
-            + ("so every targeted sample lies in the simulated regime." if inside
-               else "so not every targeted sample lies in the simulated regime."))
+    simulated, images = simulation["images with any success %"], simulation.images
+    outside = [name for name, hit in samples.items()
+               if not (simulated.min() <= 100 * hit.mean() <= simulated.max() and images.min() <= len(hit) <= images.max())]
+    listed = ", ".join(f"{name} {int(hit.sum())} of {len(hit)} ({100 * hit.mean():.0f}%)" for name, hit in samples.items())
+    return (f"Images with any targeted success: {listed}; the simulated scenarios span {images.min()} to {images.max()} "
+            f"images with {simulated.min()}% to {simulated.max()}% of them with any success, so "
+            + (f"{' and '.join(outside)} lie{'s' if len(outside) == 1 else ''} outside that range." if outside
+               else "every sample lies within that range."))
 
 
 def coverage_choice(simulation: pd.DataFrame, reported: str) -> str:

@@ -51,12 +51,15 @@ class Experiment:
         return stored_shards(self.dir)
 
     def load(self) -> pd.DataFrame:
-        """All stored rows (an empty frame when there are none); read once per process while its
-        shards stay the same (a page and a plan read one experiment many times)."""
+        """All stored rows (an empty frame when there are none). Attack rows are read once per process
+        while their shards stay the same (a page and a plan read one experiment many times); the
+        large compressed maps are read each time, so that no process keeps them."""
         shards = self.shards()
         if not shards:
             return pd.DataFrame()
-        signature = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in shards)
+        if self.compress:
+            return pd.concat([pd.read_csv(p) for p in shards], ignore_index=True)
+        signature = tuple((p.name, s.st_ino, s.st_size, s.st_mtime_ns) for p in shards for s in [p.stat()])
         cached = _LOADED.get(self.dir)
         if cached is None or cached[0] != signature:
             cached = _LOADED[self.dir] = (signature, pd.concat([pd.read_csv(p) for p in shards], ignore_index=True))
@@ -68,12 +71,9 @@ class Experiment:
         return {"shards": len(costs), "wall_seconds": sum(c["wall_seconds"] for c in costs),
                 "cpu_seconds": sum(c["cpu_seconds"] for c in costs)}
 
-    def cpu_seconds_per_image(self, images: int | None = None, cost: dict | None = None) -> float | None:
-        """Mean CPU seconds per stored image (None before the first costed shard); pass the number of
-        stored ``images`` and the ``cost`` when already known."""
-        if images is None:
-            rows = self.load()
-            images = rows.image.nunique() if len(rows) else 0
+    def cpu_seconds_per_image(self, images: int, cost: dict | None = None) -> float | None:
+        """Mean CPU seconds per stored image, for ``images`` stored images (None before the first
+        costed shard); pass the ``cost`` when already read."""
         cost = self.cost() if cost is None else cost
         return cost["cpu_seconds"] / images if images and cost["shards"] else None
 
@@ -116,9 +116,10 @@ def cost_path(shard: Path) -> Path:
 
 
 def shard_costs(profile: str) -> pd.DataFrame:
-    """Every cost record of ``profile``'s stored shards: experiment, key, wall and CPU seconds."""
-    records = [{"experiment": p.parent.parent.name, "key": p.parent.name, **json.loads(p.read_text())}
-               for p in sorted((results_root() / profile).glob("*/*/shard-*.json"))]
+    """The cost record of every stored shard of ``profile``: experiment, key, wall and CPU seconds."""
+    records = [{"experiment": d.name, "key": folder.name, **json.loads(cost_path(shard).read_text())}
+               for d in sorted((results_root() / profile).glob("*")) for folder in sorted(d.glob("*"))
+               for shard in stored_shards(folder) if cost_path(shard).exists()]  # a killed write may leave a record alone
     return pd.DataFrame(records, columns=["experiment", "key", "wall_seconds", "cpu_seconds"])
 
 
