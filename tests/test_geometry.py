@@ -123,7 +123,8 @@ def test_stored_planes_draw_the_most_confident_attack_with_its_neighbour(black):
 
     stored = pd.concat(frames, ignore_index=True).assign(label=0)
     expected = 100 * float((panels[0]["pred"] != 0).mean())
-    assert planes_sentence({"net": stored}).startswith(f"net (image 9): another class on {expected:.0f}% of the one-pixel plane")
+    assert planes_sentence({"net": stored}).startswith(f"net, image 9: another class on {expected:.0f}% of the one-pixel plane")
+    assert planes_sentence({"net": stored}, "fig-planes-{}").startswith("net ({numref}`fig-planes-net`), image 9:")
     edge = pixel_planes(Linear(1.0), image, 7, 2, steps=3, device="cpu")
     assert set(edge[edge.plane == "two pixels"].x2) == {6}, "at the right edge the neighbour is on the left"
 
@@ -147,9 +148,14 @@ def test_stored_lines_give_the_attacked_pixel_first_with_its_marks(black):
     assert marks["5 (cat), random pixel (1, 1)"]["r"] == {"clean": 0}
     from onepixel.publish.slices import lines_sentence
 
-    assert lines_sentence({"net": rows, "empty": rows.head(0)}) == (
-        "net: the prediction changes along 3 of the 4 lines through the attacked pixels and 0 of the 4 through the "
-        "random pixels."), "r, g and grey reach r + g > 0.6 at (3, 4); b does not, nor any line at (1, 1)"
+    assert lines_sentence({"net": rows, "empty": rows.head(0)}, "fig-lines-{}") == (
+        "net ({numref}`fig-lines-net`): the prediction changes along 3 of the 4 lines through the attacked pixels and "
+        "0 of the 4 through the random pixels. Over all networks a decision boundary crosses 3 of 4 lines through "
+        "attacked pixels and 0 of 4 through random ones: the slices through the pixels the DE chose are where the "
+        "boundaries are, as the paper's picture has it, while a random pixel's slices mostly stay in the true class."
+    ), "r, g and grey reach r + g > 0.6 at (3, 4); b does not, nor any line at (1, 1)"
+    swapped = rows.assign(where=rows["where"].map({"DE pixel": "random pixel", "random pixel": "DE pixel"}))
+    assert lines_sentence({"net": swapped}).endswith("no more often crossed than those through random pixels.")
 
 
 def test_a_probe_goes_through_the_most_confident_attacks_of_a_one_pixel_de_job():

@@ -367,3 +367,20 @@ def test_the_two_t_approximations_agree_with_each_other_and_the_exact_distributi
         assert t_quantile(df) == pytest.approx(stats.t.ppf(0.975, df), abs=0.002)
         for t in (-2.5, 0.7, 1.5, 3.0):
             assert t_cdf(t, df) == pytest.approx(stats.t.cdf(t, df), abs=0.001)
+
+
+def test_engine_caveats_say_what_each_success_means():
+    """Flips over k pixels are named and not counted, a peer far from our budget is named, and a run
+    where nothing needs saying says so."""
+    from onepixel.publish.performance import engine_caveats
+
+    engine = pd.DataFrame({"method": ["dense forward (limit)", "onepixel (incremental)", "peer DE", "Pixle"],
+                           "evaluations": [400, 126464, 124278, 4670], "success": [None, 0.12, 0.28, 0.03],
+                           "flips_over_k_pixels": [None, 0, 0, 16], "most_pixels_changed": [None, 1, 1, 10],
+                           "pixels_changed": [None, 0.1, 1.0, 7.5]})
+    text = engine_caveats(engine)
+    assert "16 flips of Pixle changed more than 1 pixel (up to 10) and are not counted" in text
+    assert "Pixle spent 4,670 evaluations against 126,464 for this engine, so its success is not at an equal budget" in text
+    assert "peer DE spent" not in text
+    fair = engine[engine.method != "Pixle"]
+    assert engine_caveats(fair).startswith("Every success in the table is a 1-pixel success")

@@ -28,8 +28,9 @@ def engine_table(engine: pd.DataFrame) -> pd.DataFrame:
 def engine_caveats(engine: pd.DataFrame, pixels: int = 1) -> str:
     """What each stored benchmark row's success means, from the row itself: which methods' flips
     changed more than ``pixels`` pixels (not ``pixels``-pixel successes), where pixels were not
-    counted (rows stored before the benchmark counted them), and whether ART ran as a
-    ``pixels``-pixel attack (``th``) or searched for the fewest pixels."""
+    counted (rows stored before the benchmark counted them), whether ART ran as a ``pixels``-pixel
+    attack (``th``) or searched for the fewest pixels, and which methods spent far more or fewer
+    evaluations than this engine (more than a quarter apart)."""
     rows = engine[engine.success.notna()] if "success" in engine else engine.iloc[:0]
     notes, old = [], False
     counted = rows.flips_over_k_pixels.notna() if "flips_over_k_pixels" in rows else pd.Series(False, rows.index)
@@ -53,6 +54,11 @@ def engine_caveats(engine: pd.DataFrame, pixels: int = 1) -> str:
         notes.append("ART's PixelAttack ran with th=None, which searches for the fewest pixels that flip the class "
                      "(from 1 to 127), not a one-pixel attack, so its successes are not one-pixel successes")
         old = True
+    ours = rows[rows.method == "onepixel (incremental)"].evaluations
+    for r in rows.itertuples():  # a search that stops far from the shared budget is not at equal evaluations
+        if len(ours) and not 0.75 <= r.evaluations / float(ours.iloc[0]) <= 1.25:
+            notes.append(f"{r.method} spent {r.evaluations:,.0f} evaluations against {float(ours.iloc[0]):,.0f} for this "
+                         "engine, so its success is not at an equal budget")
     if not notes:
         return f"Every success in the table is a {pixels}-pixel success: no counted flip changed more pixels."
     text = "What the success column means: " + "; ".join(notes) + "."

@@ -72,10 +72,18 @@ def stored_lines(rows: pd.DataFrame, classes) -> tuple[dict, dict, dict]:
     return lines, labels, marks
 
 
-def lines_sentence(lines: dict[str, pd.DataFrame]) -> str:
-    """Per network (``lines[name]``: its stored ``lines`` probe), on how many of the lines through
-    the attacked pixels and through the random pixels the prediction changes, naming the random ones."""
-    parts = []
+def _figure(label: str | None, name: str) -> str:
+    """``name``, or a citation of its figure where ``label`` (a template such as "fig-lines-{}") names it."""
+    return f"{name} ({{numref}}`{label.format(name)}`)" if label else name
+
+
+def lines_sentence(lines: dict[str, pd.DataFrame], label: str | None = None) -> str:
+    """Per network (``lines[name]``: its stored ``lines`` probe; ``label``: its figure's label
+    template), on how many of the lines through the attacked pixels and through the random pixels
+    the prediction changes, naming the random ones; then whether, over all networks, the lines
+    through attacked pixels change class more often than those through random pixels (the paper's
+    picture: a successful attack is where a decision boundary crosses the pixel's slice)."""
+    parts, totals = [], {"DE pixel": [0, 0], "random pixel": [0, 0]}
     for name, rows in lines.items():
         if not len(rows):
             continue
@@ -84,15 +92,26 @@ def lines_sentence(lines: dict[str, pd.DataFrame]) -> str:
         random = [f"image {image}, {'grey axis' if ch == 'grey' else ch + ' channel'}"
                   for (where, image, ch), changed in changes.items() if where == "random pixel" and changed]
         attacked, elsewhere = counts.get("DE pixel", (0, 0)), counts.get("random pixel", (0, 0))
-        parts.append(f"{name}: the prediction changes along {attacked[0]} of the {attacked[1]} lines through the "
-                     f"attacked pixels and {elsewhere[0]} of the {elsewhere[1]} through the random pixels"
+        for where, (changed, n) in (("DE pixel", attacked), ("random pixel", elsewhere)):
+            totals[where][0] += changed
+            totals[where][1] += n
+        parts.append(f"{_figure(label, name)}: the prediction changes along {attacked[0]} of the {attacked[1]} lines "
+                     f"through the attacked pixels and {elsewhere[0]} of the {elsewhere[1]} through the random pixels"
                      + (f" ({'; '.join(random)})" if random else "") + ".")
+    (a, n), (r, m) = totals["DE pixel"], totals["random pixel"]
+    if n and m:
+        at_random = ("while a random pixel's slices mostly stay in the true class." if r / m < 0.5
+                     else "and a random pixel's slices less often.")
+        parts.append(f"Over all networks a decision boundary crosses {a} of {n} lines through attacked pixels and {r} of "
+                     f"{m} through random ones: " + (f"the slices through the pixels the DE chose are where the "
+                     f"boundaries are, as the paper's picture has it, {at_random}" if a / n > r / m else "the slices "
+                     "through the pixels the DE chose are no more often crossed than those through random pixels."))
     return " ".join(parts)
 
 
-def planes_sentence(planes: dict[str, pd.DataFrame]) -> str:
-    """Per network, the share of each plane of its most confident attack where the predicted class is
-    not the true one."""
+def planes_sentence(planes: dict[str, pd.DataFrame], label: str | None = None) -> str:
+    """Per network (``label``: its figure's label template), the share of each plane of its most
+    confident attack where the predicted class is not the true one."""
     parts = []
     for name, rows in planes.items():
         if not len(rows):
@@ -100,7 +119,7 @@ def planes_sentence(planes: dict[str, pd.DataFrame]) -> str:
         image = int(rows.sort_values(["adv_prob", "image"], ascending=[False, True]).image.iloc[0])
         shown = rows[rows.image == image]
         share = shown.assign(other=shown.pred != shown.label).groupby("plane", sort=False).other.mean()
-        parts.append(f"{name} (image {image}): another class on "
+        parts.append(f"{_figure(label, name)}, image {image}: another class on "
                      + " and ".join(f"{100 * v:.0f}% of the {plane} plane".replace("one pixel plane", "one-pixel plane")
                                     .replace("two pixels plane", "two-pixel plane") for plane, v in share.items()) + ".")
     return " ".join(parts)

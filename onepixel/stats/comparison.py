@@ -45,14 +45,14 @@ def paper_comparison(runs: dict[str, Runs]) -> pd.DataFrame:
 _WHY = {
     "VIII": "same test set and DE settings; our networks are trained here (how much that moves the rates is "
             "measured by the network variants of chapter 01 as they are stored)",
-    "IV": "the paper attacked the test set of Kaggle's CIFAR-10 competition, which cannot be rebuilt here; its "
-          "rates there are higher than on the original set (compare Table VIII)",
+    "IV": "the paper attacked images of the test set of Kaggle's CIFAR-10 competition without listing which; we "
+          "attack the original test set, on which the paper's own rates are lower (compare Table VIII)",
     "V": "paper measured on the Kaggle set (see Table IV)",
     "VI": "paper averaged over the Kaggle set; here over successful non-targeted attacks on the original test set",
     "VII": "paper: 100 random one-pixel tries on the Kaggle set; here the first 100 tries of our random search",
     "text": "paper: in its text, on the Kaggle set (9 x its targeted rate); here per image with all 9 targets attacked",
-    "ImageNet": "BVLC AlexNet weights are not available offline: SqueezeNet 1.0 stands in; the paper attacked "
-                "its own ImageNet sample",
+    "ImageNet": "SqueezeNet 1.0 stands in for BVLC AlexNet, a different and more accurate network, and the paper "
+                "attacked its own ImageNet sample: the rows compare two networks, not two attacks",
 }
 
 TOO_WIDE = 20.0  # points: a percentage whose 95% interval is wider than this is "too few to tell"
