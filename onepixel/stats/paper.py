@@ -15,7 +15,7 @@ ORIGINAL_TEST_SET = {
               "untargeted": 31.40, "confidence": 53.58},
 }
 
-# Table IV: the Kaggle CIFAR-10 test set (adds modified copies that cannot be rebuilt) and ImageNet.
+# Table IV: images of the Kaggle CIFAR-10 competition's test set (the paper does not list which) and ImageNet.
 KAGGLE_SET = {
     "allconv": {"accuracy": 85.6, "targeted": 19.82, "untargeted": 68.71, "confidence": 79.40},
     "nin": {"accuracy": 87.2, "targeted": 23.15, "untargeted": 71.66, "confidence": 75.02},
@@ -73,7 +73,7 @@ def provenance(tables: list[str]) -> str:
     return f"Paper values: {VERSION}; " + "; ".join(SOURCES[t] for t in tables) + ", read from the tables' images."
 
 
-# The study's targets: the paper's networks, with the offline stand-in for AlexNet.
+# The study's targets: the paper's networks, with SqueezeNet 1.0 standing in for AlexNet.
 PAPER_NAME = {"allconv": "AllConv", "nin": "NiN", "vgg16": "VGG16", "squeezenet1_0": "AlexNet (BVLC)"}
 PAPER_MODEL = {"squeezenet1_0": "alexnet"}
 
