@@ -99,6 +99,11 @@ def test_variants_are_paired_with_their_control_and_the_gap_to_the_paper_is_stat
     assert "a change of recipe moves it toward the paper by as much as the gap (at most 50.0 points)" in text
     assert training.sentence({}) == "No variant is trained and attacked yet."
     training.figure(data)
+    at_paper = {**data, "allconv": _network(_de(images[:500], range(23)), _exhaustive(images, range(30)))}
+    at_paper["allconv"]["de"] = _de(list(range(500)), range(113))  # 22.6%, the paper's rate
+    text = training.sentence(at_paper)
+    assert "a gap of +0.0 points" in text and "toward" not in text and "away from" not in text
+    assert "A change of seed alone moves the rate by at most" in text and "a change of recipe moves the rate by at most" in text
 
 
 def test_a_trained_variant_with_nothing_stored_yet_is_left_out():
