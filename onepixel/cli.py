@@ -167,7 +167,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="bfloat16 autocast in the forward pass (published recipe: on)")
     p.add_argument("--threads", type=int, help="torch threads (default: one per core)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--runs", default="runs", help="folder for checkpoints and logs")
+    p.add_argument("--runs", default="results/training",
+                   help="folder for checkpoints and logs (tracked, so a run resumes on a fresh checkout: "
+                        "commit the checkpoint when a session ends mid-training)")
     p.add_argument("--name", help="export the weights under this new name (needed when an option changes the "
                                    "network's registered recipe)")
     p.add_argument("--overwrite", action="store_true", help="replace existing weights (orphans their stored results)")
