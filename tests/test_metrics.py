@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from onepixel.stats.metrics import (Runs, confidence, derived_untargeted, rate, success_matrix, targets_reached,
-                                    wilson_interval)
+from onepixel.stats.metrics import (Runs, confidence, derived_untargeted, on_common_images, rate, success_matrix,
+                                    targets_reached, wilson_interval)
 
 
 def test_wilson_interval_known_values():
@@ -384,3 +384,19 @@ def test_engine_caveats_say_what_each_success_means():
     assert "peer DE spent" not in text
     fair = engine[engine.method != "Pixle"]
     assert engine_caveats(fair).startswith("Every success in the table is a 1-pixel success")
+
+
+def test_on_common_images_pairs_a_growing_sample_per_network_and_goal():
+    frame = lambda images: pd.DataFrame({"image": images, "success": [True] * len(images)})
+    runs = {("allconv", 1): Runs(0.9, frame(range(100)), frame([0, 0, 1, 2])),
+            ("allconv", 3): Runs(None, frame(range(32)), frame([1, 2, 5])),
+            ("nin", 1): Runs(0.9, frame(range(100)), frame([7])),
+            ("nin", 5): Runs(None, frame(range(40)), frame([]))}
+    paired = on_common_images(runs)
+    assert list(paired["allconv", 1].untargeted.image) == list(range(32))
+    assert list(paired["allconv", 3].untargeted.image) == list(range(32))
+    assert list(paired["allconv", 1].targeted.image) == [1, 2] and list(paired["allconv", 3].targeted.image) == [1, 2]
+    # nin: 40 non-targeted images in common; its 5-pixel targeted run has nothing stored, so the
+    # one-pixel targeted rows stay as they are
+    assert len(paired["nin", 1].untargeted) == 40 and list(paired["nin", 1].targeted.image) == [7]
+    assert paired["allconv", 1].accuracy == 0.9 and runs["allconv", 1].untargeted is not paired["allconv", 1].untargeted

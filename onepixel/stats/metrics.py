@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,22 @@ class Runs:
     targeted: pd.DataFrame | None = None
     test_images: int | None = None  # the accuracy's denominator
     dataset: str = "cifar10"        # the network's data set ("cifar10" or "imagenet")
+
+
+def on_common_images(runs: dict[tuple[str, int], Runs]) -> dict[tuple[str, int], Runs]:
+    """Each network's runs (keyed by network and pixels) restricted to the images stored for all of
+    them, non-targeted and targeted apart, so that samples still growing are compared image by image;
+    a run with no rows of a goal stored takes no part in that goal's intersection."""
+    def common(model: str, goal: str) -> set | None:
+        frames = [getattr(r, goal) for (m, _), r in runs.items() if m == model]
+        stored = [set(f.image) for f in frames if f is not None and len(f)]
+        return set.intersection(*stored) if stored else None
+
+    def keep(frame: pd.DataFrame | None, images: set | None) -> pd.DataFrame | None:
+        return frame if frame is None or images is None or not len(frame) else frame[frame.image.isin(images)]
+
+    return {(m, k): replace(r, untargeted=keep(r.untargeted, common(m, "untargeted")),
+                            targeted=keep(r.targeted, common(m, "targeted"))) for (m, k), r in runs.items()}
 
 
 def wilson_bounds(successes, n, z=1.96):
