@@ -284,18 +284,27 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
     runs = {"allconv": Runs(0.9, attacked("allconv", True)), "squeezenet1_0": Runs(0.7, attacked("squeezenet1_0", True))}
     monkeypatch.setattr(readme, "page", lambda *a, **k: None)
     monkeypatch.setattr(readme, "summary_runs", lambda page: (runs, {}, {}))
+    monkeypatch.setattr(readme.training, "measured", lambda page: {})  # no variant attacked yet
     path = tmp_path / "README.md"
     path.write_text("# x\n\n## Set up and use\n")
     table = readme.write_readme("smoke", path, tmp_path / "static")
     text = path.read_text()
     assert list(table.network) == ["allconv", "squeezenet1_0"] and "| allconv " in text
+    assert "How much the training decides" not in text
     assert "- **paper Table VIII (original test set, the anchor)**" in text  # the verdict, under the table
     assert "From the results stored at commit " in text and "(0.0 CPU hours)" in text  # an empty store
     assert "readme-gallery.png" in text and "readme-gallery-imagenet.png" in text
     assert (tmp_path / "static" / "readme-gallery-imagenet.png").stat().st_size > 1000
     runs["squeezenet1_0"] = Runs(0.7, attacked("squeezenet1_0", False))  # nothing to show: no ImageNet gallery
+    variant = {"allconv": {"de": pd.DataFrame({"image": range(10), "success": [True] * 3 + [False] * 7})},
+               "allconv_fp32": {"de": pd.DataFrame({"image": range(10), "success": [True] * 2 + [False] * 8})}}
+    monkeypatch.setattr(readme.training, "measured", lambda page: variant)
+    monkeypatch.setattr(readme.training, "differences", lambda data: {"allconv_fp32": {}} if data is variant else {})
+    monkeypatch.setattr(readme.training, "sentence", lambda data: "AllConv: the variants' sentence.")
     readme.write_readme("smoke", path, tmp_path / "static")
     assert "imagenet.png" not in path.read_text() and not (tmp_path / "static" / "readme-gallery-imagenet.png").exists()
+    assert "How much the training decides (chapter 01, " in path.read_text()
+    assert "the same images as their control): AllConv: the variants' sentence." in path.read_text()
 
 
 def test_the_verdict_counts_each_paper_table_and_lists_the_anchor_differences():

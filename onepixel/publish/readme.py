@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from onepixel.nets.models import model_and_data, network
-from onepixel.publish import plots
+from onepixel.publish import plots, training
 from onepixel.publish.report import most_confident
 from onepixel.stats import comparison, metrics, paper
 from onepixel.stats.metrics import Runs
@@ -63,8 +63,10 @@ def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path 
     README between ``<!-- headline -->`` markers, with chapter 00's verdict on the paper's values
     (:func:`onepixel.stats.comparison.verdict`), the edition it shows (commit and CPU hours of the store,
     :func:`onepixel.study.store.stamp`) and galleries of its most confident successful
-    attacks on the CIFAR-10 and the ImageNet networks (saved under ``figures``)."""
+    attacks on the CIFAR-10 and the ImageNet networks (saved under ``figures``); once a trained
+    variant is attacked beside its control, chapter 01's sentence on how much the training decides."""
     runs, few, random = summary_runs(page(profile, "00_summary"))
+    trained = training.measured(page(profile, "01_networks"))
     table, record = headline(runs), stamp(profile)
     plots.style()
     images = []
@@ -79,8 +81,11 @@ def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path 
         plt.close(fig)
         images.append(f"![Most confident one-pixel attacks, {'ImageNet' if suffix else 'CIFAR-10'}]"
                       f"({path.relative_to(REPO) if path.is_relative_to(REPO) else path})")
+    variants = (f"How much the training decides (chapter 01, network variants retrained with one setting changed, "
+                f"attacked on the same images as their control): {training.sentence(trained)}\n\n"
+                if training.differences(trained) else "")
     body = (f"{table.to_markdown(index=False)}\n\n{comparison.verdict(comparison.paper_summary(runs, few, random))}\n\n"
-            + "\n\n".join(images) + "\n\n"
+            + variants + "\n\n".join(images) + "\n\n"
             f"Profile `{profile}`: one pixel, the paper's DE settings; rates with 95% Wilson intervals and "
             f"denominators (targeted: n image-target pairs, the interval on the number of images, since an image's 9 targets succeed together; chosen by the simulation in the book's chapter 00). Paper values: Table VIII (original CIFAR-10 test set) and Table IV (ImageNet, AlexNet "
             f"for our SqueezeNet stand-in). From the results stored at commit {record['commit']} "
