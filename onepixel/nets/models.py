@@ -95,6 +95,11 @@ VARIANTS = {"allconv_ls0": ("allconv", {"label_smoothing": 0.0}), "nin_ls0": ("n
             "allconv_fp32": ("allconv", {"bf16": False}),
             "allconv_fp32_ls0": ("allconv", {"bf16": False, "label_smoothing": 0.0}),
             "allconv_fp32_seed1": ("allconv", {"bf16": False, "seed": 1}),
+            "allconv_fp32_seed2": ("allconv", {"bf16": False, "seed": 2}),
+            "nin_fp32": ("nin", {"bf16": False}),
+            "nin_fp32_ls0": ("nin", {"bf16": False, "label_smoothing": 0.0}),
+            "nin_fp32_seed1": ("nin", {"bf16": False, "seed": 1}),
+            "nin_fp32_seed2": ("nin", {"bf16": False, "seed": 2}),
             "vgg16_fp32": ("vgg16", {"bf16": False}),
             "vgg16_fp32_ls0": ("vgg16", {"bf16": False, "label_smoothing": 0.0})}
 for _name, (_base, _changes) in VARIANTS.items():
