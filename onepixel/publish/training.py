@@ -65,8 +65,9 @@ def differences(data: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str,
 
 
 def variant_table(data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> pd.DataFrame:
-    """One row per network: what its training changes against its control, clean accuracy, the
-    exhaustive and DE one-pixel success (95% Wilson interval, n) with the paired difference from the
+    """One row per network: what its training changes against its control, clean accuracy, the share
+    of correctly classified test images whose top probability exceeds 95% (label smoothing lowers
+    it, and with it the chance that an early stop fires), the exhaustive and DE one-pixel success (95% Wilson interval, n) with the paired difference from the
     control, the paper's confidence (mean probability of the adversarial class over successes),
     mean evaluations and the share of attacks that stopped before ``maxiter`` generations."""
     diffs = differences(data)
@@ -74,8 +75,10 @@ def variant_table(data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> pd.
     for name, d in data.items():
         p, de = d["predictions"], d["de"]
         ex = _per_image(d["exhaustive"])
+        correct = p[p.pred == p.label]
         row = {"network": name, "control": control(name) if network(name).variant_of else "-",
-               "change": _change(name), "accuracy %": round(100 * float((p.pred == p.label).mean()), 2)}
+               "change": _change(name), "accuracy %": round(100 * float((p.pred == p.label).mean()), 2),
+               "clean top probability > 95% %": round(100 * float((correct.prob > 0.95).mean()), 1)}
         for label, success in (("exhaustive", ex), ("DE", de.success if len(de) else pd.Series(dtype=bool))):
             r = metrics.rate(success)
             row[f"{label} %"] = metrics.percent(r) if r["n"] else "-"
