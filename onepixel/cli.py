@@ -53,6 +53,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         out = Path(args.runs) / name
         model = train(recipe, out, device=args.device)
         print(json.dumps(export(model, recipe, out, name=name), indent=2), flush=True)
+        (out / "checkpoint.pt").unlink()  # the exported weights and log are the record
 
 
 def cmd_accuracy(args: argparse.Namespace) -> None:
@@ -167,9 +168,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="bfloat16 autocast in the forward pass (published recipe: on)")
     p.add_argument("--threads", type=int, help="torch threads (default: one per core)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--runs", default="results/training",
-                   help="folder for checkpoints and logs (tracked, so a run resumes on a fresh checkout: "
-                        "commit the checkpoint when a session ends mid-training)")
+    p.add_argument("--runs", default=str(storage.REPO / "results" / "training"),
+                   help="folder for checkpoints and logs; the default is tracked, so that a training cut off mid-way "
+                        "resumes on a fresh checkout once its checkpoint is committed (it is deleted after export)")
     p.add_argument("--name", help="export the weights under this new name (needed when an option changes the "
                                    "network's registered recipe)")
     p.add_argument("--overwrite", action="store_true", help="replace existing weights (orphans their stored results)")

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from .test_training_variants import _de, _exhaustive, _network
 from onepixel.stats.metrics import (Runs, confidence, derived_untargeted, on_common_images, rate, success_matrix,
                                     targets_reached, wilson_interval)
 
@@ -282,9 +283,10 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
                              "adv_class": [1], "adv_prob": [0.7], "true_prob": [0.2], "clean_prob": [0.9],
                              "perturbation": ["[[3, 4, 255, 0, 0]]"], "evaluations": [800], "distortion": [120.0]})
     runs = {"allconv": Runs(0.9, attacked("allconv", True)), "squeezenet1_0": Runs(0.7, attacked("squeezenet1_0", True))}
-    monkeypatch.setattr(readme, "page", lambda *a, **k: None)
-    monkeypatch.setattr(readme, "summary_runs", lambda page: (runs, {}, {}))
-    monkeypatch.setattr(readme.training, "measured", lambda page: {})  # no variant attacked yet
+    monkeypatch.setattr(readme, "page", lambda profile, chapter: chapter)
+    monkeypatch.setattr(readme, "summary_runs", lambda chapter: (runs, {}, {}) if chapter == "00_summary" else None)
+    variants = {}  # chapter 01's measured networks: none attacked yet
+    monkeypatch.setattr(readme.training, "measured", lambda chapter: variants if chapter == "01_networks" else None)
     path = tmp_path / "README.md"
     path.write_text("# x\n\n## Set up and use\n")
     table = readme.write_readme("smoke", path, tmp_path / "static")
@@ -296,15 +298,13 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
     assert "readme-gallery.png" in text and "readme-gallery-imagenet.png" in text
     assert (tmp_path / "static" / "readme-gallery-imagenet.png").stat().st_size > 1000
     runs["squeezenet1_0"] = Runs(0.7, attacked("squeezenet1_0", False))  # nothing to show: no ImageNet gallery
-    variant = {"allconv": {"de": pd.DataFrame({"image": range(10), "success": [True] * 3 + [False] * 7})},
-               "allconv_fp32": {"de": pd.DataFrame({"image": range(10), "success": [True] * 2 + [False] * 8})}}
-    monkeypatch.setattr(readme.training, "measured", lambda page: variant)
-    monkeypatch.setattr(readme.training, "differences", lambda data: {"allconv_fp32": {}} if data is variant else {})
-    monkeypatch.setattr(readme.training, "sentence", lambda data: "AllConv: the variants' sentence.")
+    images = list(range(100))  # a variant attacked on 40 of its control's images: the variants' sentence
+    variants |= {"allconv": _network(_de(images, range(30)), _exhaustive(images, range(30))),
+                 "allconv_fp32": _network(_de(images[:40], range(10)), _exhaustive(images, range(10)))}
     readme.write_readme("smoke", path, tmp_path / "static")
     assert "imagenet.png" not in path.read_text() and not (tmp_path / "static" / "readme-gallery-imagenet.png").exists()
-    assert "How much the training decides (chapter 01, " in path.read_text()
-    assert "the same images as their control): AllConv: the variants' sentence." in path.read_text()
+    assert ("the same images as their control): AllConv: our non-targeted success 30.0% against the paper's 22.6%"
+            in path.read_text())
 
 
 def test_the_verdict_counts_each_paper_table_and_lists_the_anchor_differences():
@@ -400,7 +400,8 @@ def test_on_common_images_pairs_a_growing_sample_per_network_and_goal():
     runs = {("allconv", 1): Runs(0.9, frame(range(100)), frame([0, 0, 1, 2])),
             ("allconv", 3): Runs(None, frame(range(32)), frame([1, 2, 5])),
             ("nin", 1): Runs(0.9, frame(range(100)), frame([7])),
-            ("nin", 5): Runs(None, frame(range(40)), frame([]))}
+            ("nin", 5): Runs(None, frame(range(40)), frame([])),
+            ("vgg16", 1): Runs(0.8, frame([1, 2]), None), ("vgg16", 3): Runs(None, frame([3]), None)}
     paired = on_common_images(runs)
     assert list(paired["allconv", 1].untargeted.image) == list(range(32))
     assert list(paired["allconv", 3].untargeted.image) == list(range(32))
@@ -409,3 +410,5 @@ def test_on_common_images_pairs_a_growing_sample_per_network_and_goal():
     # one-pixel targeted rows stay as they are
     assert len(paired["nin", 1].untargeted) == 40 and list(paired["nin", 1].targeted.image) == [7]
     assert paired["allconv", 1].accuracy == 0.9 and runs["allconv", 1].untargeted is not paired["allconv", 1].untargeted
+    assert paired["allconv", 3].accuracy is None and paired["vgg16", 1].targeted is None
+    assert paired["vgg16", 1].untargeted is None and paired["vgg16", 3].untargeted is None, "no image in common"

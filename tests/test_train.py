@@ -78,11 +78,17 @@ def test_cli_trains_a_variant_with_its_recipe_and_guards_the_published_weights(t
     from onepixel import cli
 
     seen = {}
-    monkeypatch.setattr(cli, "train", lambda cfg, out, device: seen.setdefault("cfg", cfg))
+    def fake_train(cfg, out, device):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "checkpoint.pt").write_bytes(b"state")
+        return seen.setdefault("cfg", cfg)
+
+    monkeypatch.setattr(cli, "train", fake_train)
     monkeypatch.setattr(cli, "export", lambda model, cfg, out, name: seen.setdefault("name", name) and {})
     monkeypatch.setattr(cli, "WEIGHTS_DIR", tmp_path)
     cli.main(["train", "--model", "nin_ls0", "--runs", str(tmp_path)])
     assert seen["name"] == "nin_ls0" and seen["cfg"] == TrainConfig(model="nin", label_smoothing=0.0)
+    assert not (tmp_path / "nin_ls0" / "checkpoint.pt").exists(), "exported: the checkpoint is not kept"
     with pytest.raises(SystemExit, match="registered recipe, not with epochs 3"):
         cli.main(["train", "--model", "nin_ls0", "--epochs", "3", "--runs", str(tmp_path)])
     seen.clear()

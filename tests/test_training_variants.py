@@ -93,7 +93,7 @@ def test_variants_are_paired_with_their_control_and_the_gap_to_the_paper_is_stat
     assert table.loc["allconv_fp32_ls0", "early stops %"] == 100.0 and table.loc["allconv", "early stops %"] == 0.0
     assert table.loc["allconv_fp32_ls0", "DE - control, points"].startswith("+25.0 [")
     assert table.loc["allconv", "DE - control, points"] == "-" and table.loc["allconv", "accuracy %"] == 90.0
-    assert table.loc["allconv", "clean top probability > 95% %"] == 50.0, "45 of the 90 correct images"
+    assert table.loc["allconv", "top probability > 95%"] == "50.0%", "45 of the 90 correct images"
     text = training.sentence(data)
     assert text.startswith("AllConv: our non-targeted success 30.0% against the paper's 22.6%, a gap of +7.4 points.")
     assert "label smoothing 0.0 +25.0 points [+10.3, +38.0] on 40 images, away from" in text and "away from the paper's value" in text

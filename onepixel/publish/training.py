@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from onepixel.nets.models import control, network
+from onepixel.publish.report import clean_confidence
 from onepixel.stats import metrics, paper
 from onepixel.study.chapters import Page
 
@@ -64,10 +65,13 @@ def differences(data: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str,
     return out
 
 
+CLEAN_HIGH = "top probability > 95%"  # a column of report.clean_confidence
+
+
 def variant_table(data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> pd.DataFrame:
     """One row per network: what its training changes against its control, clean accuracy, the share
-    of correctly classified test images whose top probability exceeds 95% (label smoothing lowers
-    it, and with it the chance that an early stop fires), the exhaustive and DE one-pixel success (95% Wilson interval, n) with the paired difference from the
+    of the test images it classifies correctly whose top probability exceeds 95% (label smoothing
+    lowers it, and with it the chance that an early stop fires), the exhaustive and DE one-pixel success (95% Wilson interval, n) with the paired difference from the
     control, the paper's confidence (mean probability of the adversarial class over successes),
     mean evaluations and the share of attacks that stopped before ``maxiter`` generations."""
     diffs = differences(data)
@@ -75,10 +79,9 @@ def variant_table(data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> pd.
     for name, d in data.items():
         p, de = d["predictions"], d["de"]
         ex = _per_image(d["exhaustive"])
-        correct = p[p.pred == p.label]
         row = {"network": name, "control": control(name) if network(name).variant_of else "-",
                "change": _change(name), "accuracy %": round(100 * float((p.pred == p.label).mean()), 2),
-               "clean top probability > 95% %": round(100 * float((correct.prob > 0.95).mean()), 1)}
+               CLEAN_HIGH: clean_confidence({name: p}).loc[name, CLEAN_HIGH]}
         for label, success in (("exhaustive", ex), ("DE", de.success if len(de) else pd.Series(dtype=bool))):
             r = metrics.rate(success)
             row[f"{label} %"] = metrics.percent(r) if r["n"] else "-"
@@ -178,8 +181,7 @@ def findings(clean: pd.DataFrame, data: dict[str, dict[str, pd.DataFrame]]) -> s
     """Chapter 01's "What we found": the share of correctly classified images whose top probability
     exceeds 95% (``clean``: :func:`onepixel.publish.report.clean_confidence`), networks trained here
     against weights from elsewhere, and the variants' verdict (:func:`sentence`)."""
-    column = "top probability > 95%"
-    groups = {here: [f"{name} {clean.loc[name, column]}" for name in clean.index if network(name).trained_here == here]
+    groups = {here: [f"{name} {clean.loc[name, CLEAN_HIGH]}" for name in clean.index if network(name).trained_here == here]
               for here in (True, False)}
     out = []
     if groups[True] or groups[False]:

@@ -26,14 +26,18 @@ class Runs:
 def on_common_images(runs: dict[tuple[str, int], Runs]) -> dict[tuple[str, int], Runs]:
     """Each network's runs (keyed by network and pixels) restricted to the images stored for all of
     them, non-targeted and targeted apart, so that samples still growing are compared image by image;
-    a run with no rows of a goal stored takes no part in that goal's intersection."""
+    a run with no rows of a goal stored takes no part in that goal's intersection, and a run left with
+    no image in common has None there, as if nothing were stored."""
     def common(model: str, goal: str) -> set | None:
         frames = [getattr(r, goal) for (m, _), r in runs.items() if m == model]
         stored = [set(f.image) for f in frames if f is not None and len(f)]
         return set.intersection(*stored) if stored else None
 
     def keep(frame: pd.DataFrame | None, images: set | None) -> pd.DataFrame | None:
-        return frame if frame is None or images is None or not len(frame) else frame[frame.image.isin(images)]
+        if frame is None or images is None or not len(frame):
+            return frame
+        kept = frame[frame.image.isin(images)]
+        return kept if len(kept) else None  # no image in common: nothing stored to compare
 
     return {(m, k): replace(r, untargeted=keep(r.untargeted, common(m, "untargeted")),
                             targeted=keep(r.targeted, common(m, "targeted"))) for (m, k), r in runs.items()}
