@@ -300,7 +300,7 @@ def test_the_readme_gets_the_table_and_a_gallery_per_data_set(tmp_path, monkeypa
     runs["squeezenet1_0"] = Runs(0.7, attacked("squeezenet1_0", False))  # nothing to show: no ImageNet gallery
     images = list(range(100))  # a variant attacked on 40 of its control's images: the variants' sentence
     variants |= {"allconv": _network(_de(images, range(30)), _exhaustive(images, range(30))),
-                 "allconv_fp32": _network(_de(images[:40], range(10)), _exhaustive(images, range(10)))}
+                 "allconv_ls0": _network(_de(images[:40], range(10)), _exhaustive(images, range(10)))}
     readme.write_readme("smoke", path, tmp_path / "static")
     assert "imagenet.png" not in path.read_text() and not (tmp_path / "static" / "readme-gallery-imagenet.png").exists()
     assert ("the same images as their control): AllConv: our non-targeted success 30.0% against the paper's 22.6%"

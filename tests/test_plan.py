@@ -149,10 +149,10 @@ def test_notebooks_read_results_only_through_their_page():
 
 def test_the_cpu_priority_puts_the_network_variants_before_the_few_pixel_and_grown_samples():
     rank = plan.priority(plan.load("cpu"))
-    variant = "de-1px-untargeted allconv_fp32 (100 of allconv 500)"
+    variant = "de-1px-untargeted allconv_ls0 (100 of allconv 500)"
     ranks = {label: rank(SimpleNamespace(label=lambda label=label: label)) for label in
-             (variant, "exhaustive-2 allconv_fp32 (allconv 500)", "de-1px-untargeted allconv (500)",
+             (variant, "exhaustive-2 allconv_ls0 (allconv 500)", "de-1px-untargeted allconv (500)",
               "de-3px-targeted allconv (20)", "de-1px-targeted allconv (50)", "de-3px-untargeted allconv (100)")}
-    assert ranks["exhaustive-2 allconv_fp32 (allconv 500)"] == 0
+    assert ranks["exhaustive-2 allconv_ls0 (allconv 500)"] == 0
     assert ranks["de-1px-untargeted allconv (500)"] < ranks[variant] < ranks["de-3px-targeted allconv (20)"]
     assert ranks["de-3px-targeted allconv (20)"] < ranks["de-1px-targeted allconv (50)"] < ranks["de-3px-untargeted allconv (100)"]

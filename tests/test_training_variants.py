@@ -12,31 +12,29 @@ from .conftest import shared_or_skip
 
 
 def test_each_variant_is_compared_with_the_network_one_setting_away():
-    assert models.control("allconv_seed1") == "allconv"
-    assert models.control("allconv_fp32") == "allconv"
-    assert models.control("allconv_fp32_ls0") == "allconv_fp32", "the fp32 control, not the bf16 ls0 variant"
-    assert models.control("vgg16_fp32_ls0") == "vgg16_fp32"
+    assert models.control("allconv_seed1") == "allconv" and models.control("vgg16_ls0") == "vgg16"
+    assert all(len(models.network(name).recipe) == 1 for name in models.VARIANTS), "one setting changed"
     with pytest.raises(ValueError, match="allconv is a published network"):
         models.control("allconv")
 
 
 def test_only_trained_variants_are_planned_on_the_published_sample(tmp_path, monkeypatch):
     monkeypatch.setattr(models, "WEIGHTS_DIR", tmp_path)
-    (tmp_path / "allconv_fp32.pt").write_bytes(b"")
+    (tmp_path / "allconv_ls0.pt").write_bytes(b"")
     s = {**chapters.COMMON, **chapters.DE, "n_exhaustive": {"allconv": 500, "vgg16": 200},
          "variant_n_untargeted": {"allconv": 100, "vgg16": 50}}
-    jobs = chapters.variants(s, ["allconv_fp32", "vgg16_fp32"])
-    assert ("variant exhaustive", "vgg16_fp32") not in jobs, "not trained: nothing planned"
+    jobs = chapters.variants(s, ["allconv_ls0", "vgg16_ls0"])
+    assert ("variant exhaustive", "vgg16_ls0") not in jobs, "not trained: nothing planned"
     published = Job.make("exhaustive", "allconv", 500, levels=2)
-    assert jobs[("variant exhaustive", "allconv_fp32")] == Job.make("exhaustive", "allconv_fp32", among=published,
+    assert jobs[("variant exhaustive", "allconv_ls0")] == Job.make("exhaustive", "allconv_ls0", among=published,
                                                                      levels=2)
-    de = jobs[("variant untargeted", "allconv_fp32")]
+    de = jobs[("variant untargeted", "allconv_ls0")]
     assert (de.n, de.among) == (100, published)
-    assert de.label() == "de-1px-untargeted allconv_fp32 (100 of allconv 500)"
-    assert de.depends_on == (Job.make("predictions", "allconv_fp32"), Job.make("predictions", "allconv"))
+    assert de.label() == "de-1px-untargeted allconv_ls0 (100 of allconv 500)"
+    assert de.depends_on == (Job.make("predictions", "allconv_ls0"), Job.make("predictions", "allconv"))
     assert jobs[("untargeted", "allconv", 1)].n == 500 and ("exhaustive", "allconv") in jobs
     with pytest.raises(ValueError, match="`among` takes the images of another job's sample"):
-        Job.make("de", "allconv_fp32", 10, images=[1, 2], among=published)
+        Job.make("de", "allconv_ls0", 10, images=[1, 2], among=published)
 
 
 def test_a_job_among_another_sample_takes_the_images_its_network_also_gets_right(tmp_path, monkeypatch):
@@ -79,26 +77,25 @@ def _network(de, ex, right=90):
 
 def test_variants_are_paired_with_their_control_and_the_gap_to_the_paper_is_stated():
     images = list(range(100))
-    data = {"allconv": _network(_de(images, range(30)), _exhaustive(images, range(30))),
-            "allconv_fp32": _network(_de(images[:40], range(10)), _exhaustive(images, range(10))),
-            "allconv_fp32_ls0": _network(_de(images[:40], range(20), generations=12), _exhaustive(images[:80], range(20))),
-            "allconv_fp32_seed1": _network(_de(images[:40], range(10)), _exhaustive(images, range(10)))}
+    data = {"allconv": _network(_de(images, range(10)), _exhaustive(images, range(10))),
+            "allconv_ls0": _network(_de(images[:40], range(20), generations=12), _exhaustive(images[:80], range(20))),
+            "allconv_seed1": _network(_de(images[:40], range(10)), _exhaustive(images, range(10)))}
     diffs = training.differences(data)
-    assert diffs["allconv_fp32_ls0"]["de"]["diff"] == pytest.approx(0.25) and diffs["allconv_fp32_ls0"]["de"]["n"] == 40
-    assert diffs["allconv_fp32_ls0"]["exhaustive"]["n"] == 80, "on the images both attacked"
-    assert diffs["allconv_fp32"]["de"]["n"] == 40 and diffs["allconv_fp32"]["de"]["diff"] == pytest.approx(-0.5)
+    assert diffs["allconv_ls0"]["de"]["diff"] == pytest.approx(0.25) and diffs["allconv_ls0"]["de"]["n"] == 40
+    assert diffs["allconv_ls0"]["exhaustive"]["n"] == 80, "on the images both attacked"
+    assert diffs["allconv_seed1"]["de"]["n"] == 40 and diffs["allconv_seed1"]["de"]["diff"] == 0
     table = training.variant_table(data, maxiter=100)
-    assert table.loc["allconv_fp32_ls0", "control"] == "allconv_fp32"
-    assert table.loc["allconv_fp32_ls0", "change"] == "label smoothing 0.0"
-    assert table.loc["allconv_fp32_ls0", "early stops %"] == 100.0 and table.loc["allconv", "early stops %"] == 0.0
-    assert table.loc["allconv_fp32_ls0", "DE - control, points"].startswith("+25.0 [")
+    assert table.loc["allconv_ls0", "control"] == "allconv"
+    assert table.loc["allconv_ls0", "change"] == "label smoothing 0.0"
+    assert table.loc["allconv_ls0", "early stops %"] == 100.0 and table.loc["allconv", "early stops %"] == 0.0
+    assert table.loc["allconv_ls0", "DE - control, points"].startswith("+25.0 [")
     assert table.loc["allconv", "DE - control, points"] == "-" and table.loc["allconv", "accuracy %"] == 90.0
     assert table.loc["allconv", "top probability > 95%"] == "50.0%", "45 of the 90 correct images"
     text = training.sentence(data)
-    assert text.startswith("AllConv: our non-targeted success 30.0% against the paper's 22.6%, a gap of +7.4 points.")
-    assert "label smoothing 0.0 +25.0 points [+10.3, +38.0] on 40 images, away from" in text and "away from the paper's value" in text
+    assert text.startswith("AllConv: our non-targeted success 10.0% against the paper's 22.6%, a gap of -12.6 points.")
+    assert "label smoothing 0.0 +25.0 points [+10.3, +38.0] on 40 images, toward the paper's value" in text
     assert "A change of seed alone moves the rate by less than the gap (at most 0.0 points)" in text
-    assert "a change of recipe moves it toward the paper by as much as the gap (at most 50.0 points)" in text
+    assert "a change of recipe moves it toward the paper by as much as the gap (at most 25.0 points)" in text
     assert training.sentence({}) == "No variant is trained and attacked yet."
     training.figure(data)
     at_paper = {**data, "allconv": _network(_de(images[:500], range(23)), _exhaustive(images, range(30)))}
@@ -117,17 +114,17 @@ def test_a_trained_variant_with_nothing_stored_yet_is_left_out():
     full = _network(_de(images, range(3)), _exhaustive(images, range(3)))
     rows = {("predictions", "allconv"): full["predictions"], ("exhaustive", "allconv"): full["exhaustive"],
             ("untargeted", "allconv", 1): full["de"],
-            ("predictions", "allconv_fp32"): full["predictions"], ("variant exhaustive", "allconv_fp32"): full["exhaustive"],
-            ("variant untargeted", "allconv_fp32"): full["de"],
-            ("predictions", "allconv_fp32_ls0"): pd.DataFrame(), ("variant exhaustive", "allconv_fp32_ls0"): pd.DataFrame(),
-            ("variant untargeted", "allconv_fp32_ls0"): pd.DataFrame()}
+            ("predictions", "allconv_ls0"): full["predictions"], ("variant exhaustive", "allconv_ls0"): full["exhaustive"],
+            ("variant untargeted", "allconv_ls0"): full["de"],
+            ("predictions", "allconv_seed1"): pd.DataFrame(), ("variant exhaustive", "allconv_seed1"): pd.DataFrame(),
+            ("variant untargeted", "allconv_seed1"): pd.DataFrame()}
     page = Page("01_networks", {}, dict.fromkeys(rows, SimpleNamespace()), rows, {})
     data = training.measured(page)
-    assert list(data) == ["allconv", "allconv_fp32"]
-    assert training.variant_table(data, maxiter=100).index.tolist() == ["allconv", "allconv_fp32"]
-    rows = {k: v for k, v in rows.items() if "fp32" not in str(k)} | {
-        ("variant exhaustive", "allconv_fp32_ls0"): pd.DataFrame(), ("variant untargeted", "allconv_fp32_ls0"): pd.DataFrame(),
-        ("predictions", "allconv_fp32_ls0"): pd.DataFrame()}
+    assert list(data) == ["allconv", "allconv_ls0"]
+    assert training.variant_table(data, maxiter=100).index.tolist() == ["allconv", "allconv_ls0"]
+    rows = {k: v for k, v in rows.items() if "ls0" not in str(k)} | {
+        ("variant exhaustive", "allconv_seed1"): pd.DataFrame(), ("variant untargeted", "allconv_seed1"): pd.DataFrame(),
+        ("predictions", "allconv_seed1"): pd.DataFrame()}
     assert training.measured(Page("01_networks", {}, dict.fromkeys(rows, SimpleNamespace()), rows, {})) == {}
 
 

@@ -1,5 +1,5 @@
 """How much the network decides (chapter 01): each trained variant of a published network (one
-training setting changed: seed, label smoothing, precision) against its control
+training setting changed: seed or label smoothing) against its control
 (:func:`onepixel.nets.models.control`), attacked on the same images, next to the paper's values."""
 from __future__ import annotations
 
@@ -42,12 +42,7 @@ def _change(name: str) -> str:
     net = network(name)
     if net.variant_of is None:
         return "published recipe"
-    before, after = dict(network(control(name)).recipe), dict(net.recipe)
-    return ", ".join(_SETTING.get((k, after[k]), f"{k.replace('_', ' ')} {after[k]}")
-                     for k in after if before.get(k) != after[k])
-
-
-_SETTING = {("bf16", False): "fp32 (no bfloat16 autocast)"}
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in net.recipe)
 
 
 def differences(data: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str, dict]]:
