@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 from dataclasses import fields
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         out = Path(args.runs) / name
         model = train(recipe, out, device=args.device)
         print(json.dumps(export(model, recipe, out, name=name), indent=2), flush=True)
-        (out / "checkpoint.pt").unlink()  # the exported weights and log are the record
+        shutil.rmtree(out)  # the exported weights, their JSON and the log beside them are the record
 
 
 def cmd_accuracy(args: argparse.Namespace) -> None:
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--runs", default=str(storage.REPO / "results" / "training"),
                    help="folder for checkpoints and logs; the default is tracked, so that a training cut off mid-way "
-                        "resumes on a fresh checkout once its checkpoint is committed (it is deleted after export)")
+                        "resumes on a fresh checkout once its checkpoint is committed (removed after export)")
     p.add_argument("--name", help="export the weights under this new name (needed when an option changes the "
                                    "network's registered recipe)")
     p.add_argument("--overwrite", action="store_true", help="replace existing weights (orphans their stored results)")

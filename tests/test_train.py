@@ -88,7 +88,7 @@ def test_cli_trains_a_variant_with_its_recipe_and_guards_the_published_weights(t
     monkeypatch.setattr(cli, "WEIGHTS_DIR", tmp_path)
     cli.main(["train", "--model", "nin_ls0", "--runs", str(tmp_path)])
     assert seen["name"] == "nin_ls0" and seen["cfg"] == TrainConfig(model="nin", label_smoothing=0.0)
-    assert not (tmp_path / "nin_ls0" / "checkpoint.pt").exists(), "exported: the checkpoint is not kept"
+    assert not (tmp_path / "nin_ls0").exists(), "exported: the checkpoint and log are not kept beside the weights"
     with pytest.raises(SystemExit, match="registered recipe, not with epochs 3"):
         cli.main(["train", "--model", "nin_ls0", "--epochs", "3", "--runs", str(tmp_path)])
     seen.clear()
