@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from onepixel.nets.data import load_cifar10, load_imagenet
-from onepixel.nets.models import (ARCHITECTURES, TRAINED_HERE, WEIGHTS_DIR, Normalize, WeightsError, load_pretrained,
-                                  load_state, parameter_count)
+from onepixel.nets.models import (ARCHITECTURES, NETWORKS, TRAINED_HERE, WEIGHTS_DIR, Normalize, WeightsError,
+                                  load_pretrained, load_state, parameter_count)
 from onepixel.nets.train import accuracy
 
 from .conftest import shared_or_skip
@@ -78,7 +78,11 @@ def test_trained_weights_reach_85_percent(name):
     assert model.weights_digest == meta["weights_sha256"]
     acc = accuracy(model, load_cifar10("test"))
     assert acc == pytest.approx(meta["test_accuracy_stored_fp16"], abs=2e-4)
-    assert acc >= 0.85
+    base = NETWORKS[name].variant_of
+    if base is None:
+        assert acc >= 0.85
+    else:  # a variant's accuracy is a result: only a training that went wrong falls far below its network's
+        assert acc >= json.loads((WEIGHTS_DIR / f"{base}.json").read_text())["test_accuracy_stored_fp16"] - 0.03
 
 
 def test_a_registered_network_loads_and_is_accepted_by_profiles(tmp_path):
