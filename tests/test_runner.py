@@ -106,6 +106,43 @@ def test_a_killed_run_resumes_without_loss_or_duplicates(tiny, monkeypatch):
         assert not resumed[name].duplicated().any(), name
 
 
+TRAINED_MEANWHILE = """chapters: [01_networks]
+common: {popsize: 20, maxiter: 2, seed: 0, device: cpu, compute: true}
+01_networks: {models: [resnet20], architectures: [allconv], variants: [allconv_ls0], n_exhaustive: 1,
+              variant_n_untargeted: {allconv: 1}}
+"""
+
+
+@pytest.mark.slow  # predictions of two networks on the 10,000 test images
+def test_a_network_trained_while_the_run_goes_on_joins_its_plan(tiny, tmp_path, monkeypatch):
+    """`onepixel train` beside `onepixel run`: once the variant's weights appear, the running plan grows
+    by the variant's experiments, with no restart (which would lose the shards in flight)."""
+    from dask.distributed import Client
+
+    shared_or_skip("cifar10")
+    from onepixel.nets import models
+
+    (tiny / "profiles" / "trained.yaml").write_text(TRAINED_MEANWHILE)
+    published = models.weights_path("allconv").read_bytes()
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "allconv.pt").write_bytes(published)
+    monkeypatch.setattr(models, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setenv("ONEPIXEL_RESULTS", str(tmp_path / "results"))
+    store = runner.store
+
+    def store_then_train(*args):  # the training ends while the first shard (resnet20's predictions) is stored
+        store(*args)
+        (tmp_path / "weights" / "allconv_ls0.pt").write_bytes(published)
+
+    monkeypatch.setattr(runner, "store", store_then_train)
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        result = runner.run("trained", client=client, threads=1)
+    assert result["left"] == 0 and result["waiting"] == 0
+    stored = {(p.job.kind, p.job.model) for p in rows.status("trained") if p.complete}
+    assert {("predictions", "allconv_ls0"), ("exhaustive", "allconv_ls0"), ("de", "allconv_ls0")} <= stored
+    assert all(p.complete for p in rows.status("trained")), "every job of the grown plan computed"
+
+
 def test_every_stored_cpu_experiment_is_in_the_cpu_plan_under_the_same_key():
     shared_or_skip("models")
     shared_or_skip("imagenet-val-1300")

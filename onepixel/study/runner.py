@@ -4,7 +4,8 @@ The client walks the plan (:func:`onepixel.study.plan.jobs`) in priority order, 
 images into shards and hands them to Dask workers as pure tasks ``(job, images, payload) -> rows``
 (:func:`onepixel.study.experiments.timed_compute`); it writes each finished shard itself, atomically, so
 workers need no shared filesystem and a killed run loses at most the shards in flight. Jobs whose
-images depend on other results (the early-stop comparison) start once those are stored.
+images depend on other results (the early-stop comparison) start once those are stored, and a network
+trained while the run goes on (``onepixel train`` beside it) joins the plan when its weights appear.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from onepixel.nets.models import TRAINED_HERE, weights_path
 from onepixel.storage import results_root
 from onepixel.study import plan, rows
 from onepixel.study.experiments import entries, store, timed_compute
@@ -46,6 +48,13 @@ def pending(profile: str, busy: set) -> tuple[list[Piece], int]:
             turns.append([Piece(job, missing[s:s + size]) for s in range(0, len(missing), size)])
         pieces += [p for turn in itertools.zip_longest(*turns) for p in turn if p is not None]
     return pieces, waiting
+
+
+def weights_on_disk() -> frozenset[tuple[str, float]]:
+    """The networks trained here whose weights file exists, with its modification time: the plan
+    depends on it (a variant not trained yet plans nothing)."""
+    paths = {name: weights_path(name) for name in TRAINED_HERE}
+    return frozenset((name, path.stat().st_mtime) for name, path in paths.items() if path.exists())
 
 
 _NICED = threading.local()  # Linux keeps a nice value per thread, so each executor thread lowers its own
@@ -108,6 +117,7 @@ def run(profile: str, scheduler: str | None = None, workers: int | None = None, 
     deadline = time.time() + hours * 3600 if hours else None
     resources = {"GPU": 1} if device.startswith("cuda") else None
     stored, in_flight, busy = 0, {}, set()
+    weights = weights_on_disk()
     todo, waiting = pending(profile, busy)
     bar = tqdm(total=len(todo), desc=f"onepixel run {profile}", unit="shard")
     cpu_hours = 0.0
@@ -135,10 +145,11 @@ def run(profile: str, scheduler: str | None = None, workers: int | None = None, 
             cpu_hours += cost["cpu_seconds"] / 3600
             bar.update()
             bar.set_postfix_str(f"{cpu_hours:.2f} CPU h")
-            if not todo and waiting:  # results that waiting jobs depend on may now be complete
-                more, waiting = pending(profile, busy)
-                todo += more
-                bar.total += len(more)
+            # plan again once results that waiting jobs depend on may be complete, or a network was trained
+            if (not todo and waiting) or weights_on_disk() != weights:
+                weights = weights_on_disk()
+                todo, waiting = pending(profile, busy)
+                bar.total = bar.n + len(in_flight) + len(todo)
             submit()
     finally:
         bar.close()
