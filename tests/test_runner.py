@@ -106,17 +106,20 @@ def test_a_killed_run_resumes_without_loss_or_duplicates(tiny, monkeypatch):
         assert not resumed[name].duplicated().any(), name
 
 
-TRAINED_MEANWHILE = """chapters: [01_networks]
+TRAINED_MEANWHILE = """chapters: [01_networks, 06_gallery]
 common: {popsize: 20, maxiter: 2, seed: 0, device: cpu, compute: true}
 01_networks: {models: [resnet20], architectures: [allconv], variants: [allconv_ls0], n_exhaustive: 1,
               variant_n_untargeted: {allconv: 1}}
+06_gallery: {models: [resnet20], targeted_models: [resnet20], n_untargeted: 48, n_targeted: 0}
+priority: ["exhaustive-2 *", "de-1px-untargeted allconv*", "de-1px-untargeted resnet20 *"]
 """
 
 
 @pytest.mark.slow  # predictions of two networks on the 10,000 test images
 def test_a_network_trained_while_the_run_goes_on_joins_its_plan(tiny, tmp_path, monkeypatch):
     """`onepixel train` beside `onepixel run`: once the variant's weights appear, the running plan grows
-    by the variant's experiments, with no restart (which would lose the shards in flight)."""
+    by the variant's experiments, with no restart (which would lose the shards in flight); those that
+    wait on its predictions take their rank ahead of lower-ranked shards once the predictions are stored."""
     from dask.distributed import Client
 
     shared_or_skip("cifar10")
@@ -128,19 +131,31 @@ def test_a_network_trained_while_the_run_goes_on_joins_its_plan(tiny, tmp_path, 
     (tmp_path / "weights" / "allconv.pt").write_bytes(published)
     monkeypatch.setattr(models, "WEIGHTS_DIR", tmp_path / "weights")
     monkeypatch.setenv("ONEPIXEL_RESULTS", str(tmp_path / "results"))
+    rows.predictions("trained", "resnet20", "cpu")  # resnet20's DE shards are pending from the start
     store = runner.store
 
-    def store_then_train(*args):  # the training ends while the first shard (resnet20's predictions) is stored
+    def store_then_train(*args):  # the training ends while the first shard is stored
         store(*args)
-        (tmp_path / "weights" / "allconv_ls0.pt").write_bytes(published)
+        trained = tmp_path / "weights" / "allconv_ls0.pt"
+        if not trained.exists():
+            trained.write_bytes(published)
+
+    order, entries_of = [], runner.entries
+
+    def recorded(job, *args):
+        order.append((job.kind, job.model))
+        return entries_of(job, *args)
 
     monkeypatch.setattr(runner, "store", store_then_train)
+    monkeypatch.setattr(runner, "entries", recorded)
     with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
         result = runner.run("trained", client=client, threads=1)
     assert result["left"] == 0 and result["waiting"] == 0
     stored = {(p.job.kind, p.job.model) for p in rows.status("trained") if p.complete}
     assert {("predictions", "allconv_ls0"), ("exhaustive", "allconv_ls0"), ("de", "allconv_ls0")} <= stored
     assert all(p.complete for p in rows.status("trained")), "every job of the grown plan computed"
+    last_low_rank = max(i for i, job in enumerate(order) if job == ("de", "resnet20"))
+    assert order.index(("exhaustive", "allconv_ls0")) < last_low_rank, order
 
 
 def test_every_stored_cpu_experiment_is_in_the_cpu_plan_under_the_same_key():

@@ -145,8 +145,9 @@ def run(profile: str, scheduler: str | None = None, workers: int | None = None, 
             cpu_hours += cost["cpu_seconds"] / 3600
             bar.update()
             bar.set_postfix_str(f"{cpu_hours:.2f} CPU h")
-            # plan again once results that waiting jobs depend on may be complete, or a network was trained
-            if (not todo and waiting) or weights_on_disk() != weights:
+            # plan again while jobs wait on results (this shard may complete them: they then take their
+            # rank ahead of lower-ranked shards), or when a network was trained
+            if waiting or weights_on_disk() != weights:
                 weights = weights_on_disk()
                 todo, waiting = pending(profile, busy)
                 bar.total = bar.n + len(in_flight) + len(todo)
