@@ -147,8 +147,9 @@ def run(profile: str, scheduler: str | None = None, workers: int | None = None, 
             bar.set_postfix_str(f"{cpu_hours:.2f} CPU h")
             # plan again while jobs wait on results (this shard may complete them: they then take their
             # rank ahead of lower-ranked shards), or when a network was trained
-            if waiting or weights_on_disk() != weights:
-                weights = weights_on_disk()
+            on_disk = weights_on_disk()
+            if waiting or on_disk != weights:
+                weights = on_disk
                 todo, waiting = pending(profile, busy)
                 bar.total = bar.n + len(in_flight) + len(todo)
             submit()
