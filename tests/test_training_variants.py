@@ -122,6 +122,15 @@ def test_a_trained_variant_with_nothing_stored_yet_is_left_out():
     data = training.measured(page)
     assert list(data) == ["allconv", "allconv_ls0"]
     assert training.variant_table(data, maxiter=100).index.tolist() == ["allconv", "allconv_ls0"]
+    rows[("predictions", "allconv_seed1")] = full["predictions"]
+    rows[("variant exhaustive", "allconv_seed1")] = _exhaustive(images[:6], range(2))
+    page = Page("01_networks", {}, dict.fromkeys(rows, SimpleNamespace()), rows, {})
+    data = training.measured(page)
+    assert list(data) == ["allconv", "allconv_ls0", "allconv_seed1"], "its exhaustive search alone puts a variant in"
+    table = training.variant_table(data, maxiter=100)
+    assert table.loc["allconv_seed1", "exhaustive - control, points"].endswith("(n=6)")
+    assert table.loc["allconv_seed1", "DE %"] == "-" and table.loc["allconv_seed1", "DE - control, points"] == "-"
+    assert "de" not in training.differences(data)["allconv_seed1"]
     rows = {k: v for k, v in rows.items() if "ls0" not in str(k)} | {
         ("variant exhaustive", "allconv_seed1"): pd.DataFrame(), ("variant untargeted", "allconv_seed1"): pd.DataFrame(),
         ("predictions", "allconv_seed1"): pd.DataFrame()}
@@ -133,3 +142,11 @@ def test_the_findings_of_chapter_01_come_from_its_tables():
     text = training.findings(clean, {}).split("\n")
     assert text[0].endswith("exceeds 95%: allconv 39.7%, vgg16 0.0% (trained here); resnet20 93.1% (weights from elsewhere).")
     assert text[1] == "- Training: No variant is trained and attacked yet."
+    images = list(range(10))
+    data = {"allconv": _network(_de(images, range(3)), _exhaustive(images, range(3))),
+            "allconv_ls0": _network(pd.DataFrame(), _exhaustive(images, range(3)), right=100)}
+    data["allconv_ls0"]["predictions"]["prob"] = [0.99] * 80 + [0.9] * 20
+    text = training.findings(clean, data).split("\n")
+    assert text[1] == ("- The same share for each variant against its control: allconv_ls0 (label smoothing 0.0) 80.0% "
+                       "against allconv 50.0%."), "80 of 100 and 45 of 90 correct images above 0.95"
+    assert text[2].startswith("- Training: No variant's DE attack shares more than one image with its control's yet")

@@ -16,13 +16,14 @@ from onepixel.study.chapters import Page
 def measured(page: Page) -> dict[str, dict[str, pd.DataFrame]]:
     """Per network of the comparison, the published ones first: its clean predictions and its
     exhaustive and DE rows (a published network's on its whole sample, a variant's on the images
-    of that sample it classifies correctly). Variants not trained yet, or trained with none of these
-    stored yet, are absent, and so is a published network without a variant."""
+    of that sample it classifies correctly). A variant appears once its predictions and part of its
+    exhaustive search are stored (its DE rows may still be empty); variants not that far yet are
+    absent, and so is a published network without a variant."""
     out: dict[str, dict[str, pd.DataFrame]] = {}
     stored = {name: {"predictions": page[("predictions", name)], "exhaustive": rows,
                      "de": page.named("variant untargeted")[name]}
               for name, rows in page.named("variant exhaustive").items()}
-    stored = {name: d for name, d in stored.items() if all(len(frame) for frame in d.values())}
+    stored = {name: d for name, d in stored.items() if len(d["predictions"]) and len(d["exhaustive"])}
     for name in stored:
         base = network(name).variant_of
         out.setdefault(base, {"predictions": page[("predictions", base)], "exhaustive": page[("exhaustive", base)],
@@ -47,13 +48,16 @@ def _change(name: str) -> str:
 
 def differences(data: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str, dict]]:
     """Per variant whose control is measured: the paired differences variant - control of the
-    exhaustive and the DE success, on the images both attacked (Newcombe's paired interval)."""
+    exhaustive and the DE success, on the images both attacked (Newcombe's paired interval); a kind
+    with no rows stored for the variant is absent."""
     out = {}
     for name in data:
         if network(name).variant_of is None or control(name) not in data:
             continue
         out[name] = {}
         for kind, per_image in (("exhaustive", _per_image), ("de", lambda r: r.set_index("image").success)):
+            if not len(data[name][kind]):
+                continue
             ours, theirs = per_image(data[name][kind]), per_image(data[control(name)][kind])
             both = ours.index.intersection(theirs.index)
             out[name][kind] = metrics.paired_difference(ours[both], theirs[both])
@@ -61,6 +65,11 @@ def differences(data: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str,
 
 
 CLEAN_HIGH = "top probability > 95%"  # a column of report.clean_confidence
+
+
+def _clean_high(d: dict[str, pd.DataFrame]) -> str:
+    name = "network"
+    return clean_confidence({name: d["predictions"]}).loc[name, CLEAN_HIGH]
 
 
 def variant_table(data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> pd.DataFrame:
@@ -76,7 +85,7 @@ def variant_table(data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> pd.
         ex = _per_image(d["exhaustive"])
         row = {"network": name, "control": control(name) if network(name).variant_of else "-",
                "change": _change(name), "accuracy %": round(100 * float((p.pred == p.label).mean()), 2),
-               CLEAN_HIGH: clean_confidence({name: p}).loc[name, CLEAN_HIGH]}
+               CLEAN_HIGH: _clean_high(d)}
         for label, success in (("exhaustive", ex), ("DE", de.success if len(de) else pd.Series(dtype=bool))):
             r = metrics.rate(success)
             row[f"{label} %"] = metrics.percent(r) if r["n"] else "-"
@@ -133,7 +142,7 @@ def sentence(data: dict[str, dict[str, pd.DataFrame]]) -> str:
     diffs = differences(data)
     parts = []
     for base in (n for n in data if network(n).variant_of is None):
-        mine = {n: d["de"] for n, d in diffs.items() if network(n).variant_of == base and d["de"]["n"] > 1}
+        mine = {n: d["de"] for n, d in diffs.items() if network(n).variant_of == base and "de" in d and d["de"]["n"] > 1}
         if not mine:
             continue
         ours, theirs = 100 * float(data[base]["de"].success.mean()), paper.ORIGINAL_TEST_SET[base]["untargeted"]
@@ -168,14 +177,16 @@ def sentence(data: dict[str, dict[str, pd.DataFrame]]) -> str:
     if parts:
         return " ".join(parts)
     if any(network(n).variant_of for n in data):
-        return "No variant and its control share more than one attacked image yet: nothing to compare."
+        return ("No variant's DE attack shares more than one image with its control's yet, so the gap to the paper's "
+                "value cannot be compared; the table's exhaustive columns compare what is stored.")
     return "No variant is trained and attacked yet."
 
 
 def findings(clean: pd.DataFrame, data: dict[str, dict[str, pd.DataFrame]]) -> str:
     """Chapter 01's "What we found": the share of correctly classified images whose top probability
     exceeds 95% (``clean``: :func:`onepixel.publish.report.clean_confidence`), networks trained here
-    against weights from elsewhere, and the variants' verdict (:func:`sentence`)."""
+    against weights from elsewhere, each variant's share against its control's, and the variants'
+    verdict (:func:`sentence`)."""
     groups = {here: [f"{name} {clean.loc[name, CLEAN_HIGH]}" for name in clean.index if network(name).trained_here == here]
               for here in (True, False)}
     out = []
@@ -184,5 +195,9 @@ def findings(clean: pd.DataFrame, data: dict[str, dict[str, pd.DataFrame]]) -> s
                    "95%: "
                    + "; ".join(f"{', '.join(names)} ({'trained here' if here else 'weights from elsewhere'})"
                                for here, names in groups.items() if names) + ".")
+    shifts = [f"{name} ({_change(name)}) {_clean_high(data[name])} against {control(name)} {_clean_high(data[control(name)])}"
+              for name in data if network(name).variant_of and control(name) in data]
+    if shifts:
+        out.append(f"- The same share for each variant against its control: {'; '.join(shifts)}.")
     out.append(f"- Training: {sentence(data)}")
     return "\n".join(out)
