@@ -258,6 +258,11 @@ def test_class_heatmaps_blank_the_rows_of_too_few_images_and_label_each_row_with
     assert not hidden[0].any() and hidden[1].all() and hidden[2].all(), "only the row of 4 images is drawn"
     assert [t.get_text() for t in ax.texts] == ["50"] * 3
     plt.close(fig)
+    few = {"y": pd.Series([1, 1], index=[0, 1])}
+    fig = class_heatmaps({"x": matrix, "y": matrix}, ["a", "b", "c"], images={"x": pd.Series([4], index=[0])} | few)
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["x"], "a panel with no row drawn is left out"
+    plt.close(fig)
+    assert class_heatmaps({"y": matrix}, ["a", "b", "c"], images=few) is None
 
 
 def test_the_vectorised_bootstrap_draws_what_resampling_the_rows_draws():

@@ -85,6 +85,7 @@ def test_variants_are_paired_with_their_control_and_the_gap_to_the_paper_is_stat
     assert diffs["allconv_ls0"]["exhaustive"]["n"] == 80, "on the images both attacked"
     assert diffs["allconv_seed1"]["de"]["n"] == 40 and diffs["allconv_seed1"]["de"]["diff"] == 0
     table = training.variant_table(data, maxiter=100)
+    assert training.EXHAUSTIVE_COLUMNS + training.DE_COLUMNS == table.columns.tolist(), "the two tables show it all"
     assert table.loc["allconv_ls0", "control"] == "allconv"
     assert table.loc["allconv_ls0", "change"] == "label smoothing 0.0"
     assert table.loc["allconv_ls0", "early stops %"] == 100.0 and table.loc["allconv", "early stops %"] == 0.0
@@ -131,6 +132,7 @@ def test_a_trained_variant_with_nothing_stored_yet_is_left_out():
     assert table.loc["allconv_seed1", "exhaustive - control, points"].endswith("(n=6)")
     assert table.loc["allconv_seed1", "DE %"] == "-" and table.loc["allconv_seed1", "DE - control, points"] == "-"
     assert "de" not in training.differences(data)["allconv_seed1"]
+    assert list(training.de_differences(data)) == ["allconv_ls0"], "what the README's variant line rests on"
     rows = {k: v for k, v in rows.items() if "ls0" not in str(k)} | {
         ("variant exhaustive", "allconv_seed1"): pd.DataFrame(), ("variant untargeted", "allconv_seed1"): pd.DataFrame(),
         ("predictions", "allconv_seed1"): pd.DataFrame()}

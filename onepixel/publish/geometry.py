@@ -152,11 +152,12 @@ def class_extremes_table(exhaustive: dict[str, pd.DataFrame], classes) -> pd.Dat
 
 
 def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1,
-                   images: dict[str, pd.Series] | None = None, min_images: int = 2):
+                   images: dict[str, pd.Series] | None = None, min_images: int = 2) -> plt.Figure | None:
     """Original (rows) x target (columns) success rates in percent, one panel per title in
     ``matrices``, on one colour scale from 0 to the largest cell (rounded up to ten) with one colour
     bar; blank cells: no data. With ``images`` (per title, the number of images of each original
-    class), each row's label gives it and rows of fewer than ``min_images`` images are left blank."""
+    class), each row's label gives it, rows of fewer than ``min_images`` images are left blank and
+    a panel left all blank is left out (None when every panel is)."""
     labels = {title: list(classes) for title in matrices}
     if images is not None:
         for title in matrices:
@@ -164,6 +165,9 @@ def class_heatmaps(matrices: dict[str, pd.DataFrame], classes, columns: int = 1,
             keep = pd.Series(count >= min_images, index=matrices[title].index)
             matrices = {**matrices, title: matrices[title].where(keep, axis=0)}
             labels[title] = [f"{c} ({k})" for c, k in zip(classes, count)]
+        matrices = {title: m for title, m in matrices.items() if m.notna().any().any()}
+        if not matrices:
+            return None
     largest = max((float(np.nanmax(m.to_numpy())) for m in matrices.values() if m.notna().any().any()), default=1.0)
     top = max(10.0, 10 * np.ceil(100 * largest / 10))
     n = len(matrices)

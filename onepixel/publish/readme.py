@@ -83,7 +83,7 @@ def write_readme(profile: str, readme: Path = REPO / "README.md", figures: Path 
                       f"({path.relative_to(REPO) if path.is_relative_to(REPO) else path})")
     variants = (f"How much the training decides (chapter 01, network variants retrained with one setting changed, "
                 f"attacked on the same images as their control): {training.sentence(trained)}\n\n"
-                if any(d["de"]["n"] > 1 for d in training.differences(trained).values()) else "")
+                if training.de_differences(trained) else "")
     body = (f"{table.to_markdown(index=False)}\n\n{comparison.verdict(comparison.paper_summary(runs, few, random))}\n\n"
             + variants + "\n\n".join(images) + "\n\n"
             f"Profile `{profile}`: one pixel, the paper's DE settings; rates with 95% Wilson intervals and "

@@ -64,7 +64,15 @@ def differences(data: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str,
     return out
 
 
+def de_differences(data: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict]:
+    """The DE paired differences of :func:`differences` that rest on more than one shared image."""
+    return {name: d["de"] for name, d in differences(data).items() if "de" in d and d["de"]["n"] > 1}
+
+
 CLEAN_HIGH = "top probability > 95%"  # a column of report.clean_confidence
+# variant_table's columns in two tables that each fit a page: the clean and exhaustive measures, then DE's
+EXHAUSTIVE_COLUMNS = ["control", "change", "accuracy %", CLEAN_HIGH, "exhaustive %", "exhaustive - control, points"]
+DE_COLUMNS = ["DE %", "DE - control, points", "confidence %", "mean evaluations", "early stops %"]
 
 
 def _clean_high(d: dict[str, pd.DataFrame]) -> str:
@@ -139,10 +147,10 @@ def sentence(data: dict[str, dict[str, pd.DataFrame]]) -> str:
     the paper's Table VIII value, each variant's paired difference from its control (toward or away
     from the paper's value), and whether a change of seed, or of recipe towards the paper, moves the
     rate by as much as the gap (where there is no gap, by how much each moves it)."""
-    diffs = differences(data)
+    diffs = de_differences(data)
     parts = []
     for base in (n for n in data if network(n).variant_of is None):
-        mine = {n: d["de"] for n, d in diffs.items() if network(n).variant_of == base and "de" in d and d["de"]["n"] > 1}
+        mine = {n: d for n, d in diffs.items() if network(n).variant_of == base}
         if not mine:
             continue
         ours, theirs = 100 * float(data[base]["de"].success.mean()), paper.ORIGINAL_TEST_SET[base]["untargeted"]
