@@ -151,4 +151,7 @@ def test_the_findings_of_chapter_01_come_from_its_tables():
     text = training.findings(clean, data).split("\n")
     assert text[1] == ("- The same share for each variant against its control: allconv_ls0 (label smoothing 0.0) 80.0% "
                        "against allconv 50.0%."), "80 of 100 and 45 of 90 correct images above 0.95"
-    assert text[2].startswith("- Training: No variant's DE attack shares more than one image with its control's yet")
+    assert text[2] == ("- Exhaustive one-pixel success, each variant minus its control on the images both searched (points, "
+                       "95% interval): allconv_ls0 (label smoothing 0.0) +0.0 [-20.0, +20.0] (n=10) against allconv, "
+                       "an interval that contains zero.")
+    assert text[3].startswith("- Training: No variant's DE attack shares more than one image with its control's yet")

@@ -193,8 +193,8 @@ def sentence(data: dict[str, dict[str, pd.DataFrame]]) -> str:
 def findings(clean: pd.DataFrame, data: dict[str, dict[str, pd.DataFrame]]) -> str:
     """Chapter 01's "What we found": the share of correctly classified images whose top probability
     exceeds 95% (``clean``: :func:`onepixel.publish.report.clean_confidence`), networks trained here
-    against weights from elsewhere, each variant's share against its control's, and the variants'
-    verdict (:func:`sentence`)."""
+    against weights from elsewhere, each variant's share and exhaustive success against its
+    control's, and the variants' verdict (:func:`sentence`)."""
     groups = {here: [f"{name} {clean.loc[name, CLEAN_HIGH]}" for name in clean.index if network(name).trained_here == here]
               for here in (True, False)}
     out = []
@@ -207,5 +207,11 @@ def findings(clean: pd.DataFrame, data: dict[str, dict[str, pd.DataFrame]]) -> s
               for name in data if network(name).variant_of and control(name) in data]
     if shifts:
         out.append(f"- The same share for each variant against its control: {'; '.join(shifts)}.")
+    exhaustive = [f"{name} ({_change(name)}) {_points(d['exhaustive'])} against {control(name)}"
+                  + (", an interval that contains zero" if d["exhaustive"]["ci_low"] <= 0 <= d["exhaustive"]["ci_high"] else "")
+                  for name, d in differences(data).items() if "exhaustive" in d and d["exhaustive"]["n"] > 1]
+    if exhaustive:
+        out.append("- Exhaustive one-pixel success, each variant minus its control on the images both searched (points, "
+                   f"95% interval): {'; '.join(exhaustive)}.")
     out.append(f"- Training: {sentence(data)}")
     return "\n".join(out)
