@@ -155,3 +155,23 @@ def test_the_findings_of_chapter_01_come_from_its_tables():
                        "95% interval): allconv_ls0 (label smoothing 0.0) +0.0 [-20.0, +20.0] (n=10) against allconv, "
                        "an interval that contains zero.")
     assert text[3].startswith("- Training: No variant's DE attack shares more than one image with its control's yet")
+
+
+def test_the_spread_between_seeds_is_measured_on_the_images_every_seed_attacked():
+    images = list(range(100))
+    data = {"allconv": _network(_de(images, range(10)), _exhaustive(images, range(10))),
+            "allconv_ls0": _network(_de(images[:40], range(20)), _exhaustive(images, range(20))),
+            "allconv_seed1": _network(_de(images[:40], range(10)), _exhaustive(images[:80], range(12))),
+            "allconv_seed2": _network(_de(images[:30], range(5)), _exhaustive(images, range(10)))}
+    spread = training.seed_spread(data)
+    row = spread.loc["allconv"]
+    assert row["seeds"] == "0, 1, 2", "the label-smoothing variant is not a seed"
+    assert row["DE images"] == 30 and row["DE % by seed"] == "33.3, 33.3, 16.7" and row["DE spread, points"] == 16.7
+    assert row["exhaustive images"] == 80 and row["exhaustive % by seed"] == "12.5, 15.0, 12.5"
+    assert row["gap to the paper, points"] == -12.6, "10% on the whole sample against the paper's 22.6%"
+    assert training.spread_sentence(spread) == ("AllConv seeds 0, 1, 2: DE success 33.3, 33.3, 16.7% on the same 30 "
+                                                 "images, a spread of 16.7 points against a gap of -12.6 to the paper "
+                                                 "(as large as the gap).")
+    without = {k: v for k, v in data.items() if "seed" not in k}
+    assert training.seed_spread(without).empty and training.spread_sentence(training.seed_spread(without)) == ""
+    assert "- Seeds: AllConv seeds 0, 1, 2" in training.findings(pd.DataFrame({"top probability > 95%": []}), data)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from onepixel.nets.models import control, network
+from onepixel.nets.train import TrainConfig
 from onepixel.publish.report import clean_confidence
 from onepixel.stats import metrics, paper
 from onepixel.study.chapters import Page
@@ -107,6 +108,46 @@ def variant_table(data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> pd.
     return pd.DataFrame(rows).set_index("network")
 
 
+def _seed(name: str) -> int:
+    return dict(network(name).recipe).get("seed", TrainConfig.seed)
+
+
+def seed_spread(data: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
+    """Per published network with a seed variant attacked by DE: on the images that it and all its
+    seed variants attacked, each seed's DE and exhaustive one-pixel success (%) and their spread
+    (largest minus smallest, points), next to the gap between the published network's rate on its
+    whole sample and the paper's Table VIII value. Empty when no seed variant has DE rows."""
+    out = []
+    for base in (n for n in data if network(n).variant_of is None):
+        names = [base] + [n for n in data if network(n).variant_of == base and "seed" in dict(network(n).recipe)
+                          and len(data[n]["de"])]
+        if len(names) < 2:
+            continue
+        row = {"network": base, "seeds": ", ".join(str(_seed(n)) for n in names)}
+        for label, kind, per_image in (("DE", "de", lambda r: r.set_index("image").success),
+                                       ("exhaustive", "exhaustive", _per_image)):
+            successes = [per_image(data[n][kind]) for n in names]
+            both = successes[0].index
+            for s in successes[1:]:
+                both = both.intersection(s.index)
+            rates = [100 * float(s[both].mean()) if len(both) else np.nan for s in successes]
+            row |= {f"{label} images": len(both), f"{label} % by seed": ", ".join(f"{r:.1f}" for r in rates),
+                    f"{label} spread, points": round(max(rates) - min(rates), 1) if len(both) else np.nan}
+        row["gap to the paper, points"] = round(100 * float(data[base]["de"].success.mean())
+                                                - paper.ORIGINAL_TEST_SET[base]["untargeted"], 1)
+        out.append(row)
+    return pd.DataFrame(out).set_index("network") if out else pd.DataFrame()
+
+
+def spread_sentence(spread: pd.DataFrame) -> str:
+    """The seed spread of :func:`seed_spread` against each network's gap to the paper, or ""."""
+    parts = [f"{paper.PAPER_NAME[base]} seeds {r['seeds']}: DE success {r['DE % by seed']}% on the same "
+             f"{r['DE images']} images, a spread of {r['DE spread, points']:.1f} points against a gap of "
+             f"{r['gap to the paper, points']:+.1f} to the paper ({'as large as' if r['DE spread, points'] >= abs(r['gap to the paper, points']) else 'smaller than'} the gap)"
+             for base, r in spread.iterrows()]
+    return "; ".join(parts) + "." if parts else ""
+
+
 def _estimates(rows: pd.DataFrame) -> dict[str, tuple[float, float, float]]:
     """DE success and confidence (%, with 95% interval) of one network's rows."""
     r = metrics.rate(rows.success)
@@ -194,7 +235,7 @@ def findings(clean: pd.DataFrame, data: dict[str, dict[str, pd.DataFrame]]) -> s
     """Chapter 01's "What we found": the share of correctly classified images whose top probability
     exceeds 95% (``clean``: :func:`onepixel.publish.report.clean_confidence`), networks trained here
     against weights from elsewhere, each variant's share and exhaustive success against its
-    control's, and the variants' verdict (:func:`sentence`)."""
+    control's, the spread between seeds (:func:`seed_spread`) and the variants' verdict (:func:`sentence`)."""
     groups = {here: [f"{name} {clean.loc[name, CLEAN_HIGH]}" for name in clean.index if network(name).trained_here == here]
               for here in (True, False)}
     out = []
@@ -213,5 +254,8 @@ def findings(clean: pd.DataFrame, data: dict[str, dict[str, pd.DataFrame]]) -> s
     if exhaustive:
         out.append("- Exhaustive one-pixel success, each variant minus its control on the images both searched (points, "
                    f"95% interval): {'; '.join(exhaustive)}.")
+    spread = spread_sentence(seed_spread(data))
+    if spread:
+        out.append(f"- Seeds: {spread}")
     out.append(f"- Training: {sentence(data)}")
     return "\n".join(out)
