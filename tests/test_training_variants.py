@@ -78,7 +78,8 @@ def _network(de, ex, right=90):
 def test_variants_are_paired_with_their_control_and_the_gap_to_the_paper_is_stated():
     images = list(range(100))
     data = {"allconv": _network(_de(images, range(10)), _exhaustive(images, range(10))),
-            "allconv_ls0": _network(_de(images[:40], range(20), generations=12), _exhaustive(images[:80], range(20))),
+            "allconv_ls0": _network(_de(images[:40], range(20), adv=[0.6 + i / 100 for i in range(40)], generations=12),
+                                    _exhaustive(images[:80], range(20))),
             "allconv_seed1": _network(_de(images[:40], range(10)), _exhaustive(images, range(10)))}
     diffs = training.differences(data)
     assert diffs["allconv_ls0"]["de"]["diff"] == pytest.approx(0.25) and diffs["allconv_ls0"]["de"]["n"] == 40
@@ -89,8 +90,15 @@ def test_variants_are_paired_with_their_control_and_the_gap_to_the_paper_is_stat
     assert table.loc["allconv_ls0", "control"] == "allconv"
     assert table.loc["allconv_ls0", "change"] == "label smoothing 0.0"
     assert table.loc["allconv_ls0", "early stops %"] == 100.0 and table.loc["allconv", "early stops %"] == 0.0
-    assert table.loc["allconv_ls0", "DE - control, points"].startswith("+25.0 [")
-    assert table.loc["allconv", "DE - control, points"] == "-" and table.loc["allconv", "accuracy %"] == 90.0
+    assert table.loc["allconv", "exhaustive - control, points"] == "-" and table.loc["allconv", "accuracy %"] == 90.0
+    paired = training.paired_de_table(data, maxiter=100)
+    assert paired.index.tolist() == ["allconv_ls0", "allconv_seed1"]
+    assert paired.loc["allconv_ls0", "DE success - control"].startswith("+25.0 [")
+    assert paired.loc["allconv_ls0", "early stops - control"].startswith("+100.0 [") and \
+        paired.loc["allconv_ls0", "early stops - control"].endswith("(n=40)"), "12 generations against 100"
+    assert paired.loc["allconv_ls0", "confidence - control (both fooled)"] == "+4.5 [+2.3, +6.7] (n=10)", \
+        "0 to 9 points higher on the 10 images both fooled"
+    assert paired.loc["allconv_seed1", "early stops - control"].startswith("+0.0 [")
     assert table.loc["allconv", "top probability > 95%"] == "50.0%", "45 of the 90 correct images"
     text = training.sentence(data)
     assert text.startswith("AllConv: our non-targeted success 10.0% against the paper's 22.6%, a gap of -12.6 points.")
@@ -130,7 +138,8 @@ def test_a_trained_variant_with_nothing_stored_yet_is_left_out():
     assert list(data) == ["allconv", "allconv_ls0", "allconv_seed1"], "its exhaustive search alone puts a variant in"
     table = training.variant_table(data, maxiter=100)
     assert table.loc["allconv_seed1", "exhaustive - control, points"].endswith("(n=6)")
-    assert table.loc["allconv_seed1", "DE %"] == "-" and table.loc["allconv_seed1", "DE - control, points"] == "-"
+    assert table.loc["allconv_seed1", "DE %"] == "-" and table.loc["allconv_seed1", "exhaustive - control, points"] != "-"
+    assert "allconv_seed1" not in training.paired_de_table(data, maxiter=100).index
     assert "de" not in training.differences(data)["allconv_seed1"]
     assert list(training.de_differences(data)) == ["allconv_ls0"], "what the README's variant line rests on"
     rows = {k: v for k, v in rows.items() if "ls0" not in str(k)} | {
@@ -141,14 +150,14 @@ def test_a_trained_variant_with_nothing_stored_yet_is_left_out():
 
 def test_the_findings_of_chapter_01_come_from_its_tables():
     clean = pd.DataFrame({"top probability > 95%": ["39.7%", "0.0%", "93.1%"]}, index=["allconv", "vgg16", "resnet20"])
-    text = training.findings(clean, {}).split("\n")
+    text = training.findings(clean, {}, maxiter=100).split("\n")
     assert text[0].endswith("exceeds 95%: allconv 39.7%, vgg16 0.0% (trained here); resnet20 93.1% (weights from elsewhere).")
     assert text[1] == "- Training: No variant is trained and attacked yet."
     images = list(range(10))
     data = {"allconv": _network(_de(images, range(3)), _exhaustive(images, range(3))),
             "allconv_ls0": _network(pd.DataFrame(), _exhaustive(images, range(3)), right=100)}
     data["allconv_ls0"]["predictions"]["prob"] = [0.99] * 80 + [0.9] * 20
-    text = training.findings(clean, data).split("\n")
+    text = training.findings(clean, data, maxiter=100).split("\n")
     assert text[1] == ("- The same share for each variant against its control: allconv_ls0 (label smoothing 0.0) 80.0% "
                        "against allconv 50.0%."), "80 of 100 and 45 of 90 correct images above 0.95"
     assert text[2] == ("- Exhaustive one-pixel success, each variant minus its control on the images both searched (points, "
@@ -174,4 +183,7 @@ def test_the_spread_between_seeds_is_measured_on_the_images_every_seed_attacked(
                                                  "(as large as the gap).")
     without = {k: v for k, v in data.items() if "seed" not in k}
     assert training.seed_spread(without).empty and training.spread_sentence(training.seed_spread(without)) == ""
-    assert "- Seeds: AllConv seeds 0, 1, 2" in training.findings(pd.DataFrame({"top probability > 95%": []}), data)
+    text = training.findings(pd.DataFrame({"top probability > 95%": []}), data, 100)
+    assert "- Seeds: AllConv seeds 0, 1, 2" in text
+    assert "- DE on the same images, each variant minus its control (points, 95% interval): allconv_ls0 (label " \
+           "smoothing 0.0): success +25.0 [" in text

@@ -73,7 +73,7 @@ def de_differences(data: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict]:
 CLEAN_HIGH = "top probability > 95%"  # a column of report.clean_confidence
 # variant_table's columns in two tables that each fit a page: the clean and exhaustive measures, then DE's
 EXHAUSTIVE_COLUMNS = ["control", "change", "accuracy %", CLEAN_HIGH, "exhaustive %", "exhaustive - control, points"]
-DE_COLUMNS = ["DE %", "DE - control, points", "confidence %", "mean evaluations", "early stops %"]
+DE_COLUMNS = ["DE %", "confidence %", "mean evaluations", "early stops %"]
 
 
 def _clean_high(d: dict[str, pd.DataFrame]) -> str:
@@ -84,9 +84,11 @@ def _clean_high(d: dict[str, pd.DataFrame]) -> str:
 def variant_table(data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> pd.DataFrame:
     """One row per network: what its training changes against its control, clean accuracy, the share
     of the test images it classifies correctly whose top probability exceeds 95% (label smoothing
-    lowers it, and with it the chance that an early stop fires), the exhaustive and DE one-pixel success (95% Wilson interval, n) with the paired difference from the
-    control, the paper's confidence (mean probability of the adversarial class over successes),
-    mean evaluations and the share of attacks that stopped before ``maxiter`` generations."""
+    lowers it, and with it the chance that an early stop fires), the exhaustive one-pixel success
+    (95% Wilson interval, n) with its paired difference from the control, the DE one-pixel success,
+    the paper's confidence (mean probability of the adversarial class over successes), mean
+    evaluations and the share of attacks that stopped before ``maxiter`` generations (the paired
+    DE differences: :func:`paired_de_table`)."""
     diffs = differences(data)
     rows = []
     for name, d in data.items():
@@ -98,14 +100,45 @@ def variant_table(data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> pd.
         for label, success in (("exhaustive", ex), ("DE", de.success if len(de) else pd.Series(dtype=bool))):
             r = metrics.rate(success)
             row[f"{label} %"] = metrics.percent(r) if r["n"] else "-"
-            diff = diffs.get(name, {}).get("exhaustive" if label == "exhaustive" else "de")
-            row[f"{label} - control, points"] = _points(diff) if diff and diff["n"] > 1 else "-"
+            if label == "exhaustive":
+                diff = diffs.get(name, {}).get("exhaustive")
+                row["exhaustive - control, points"] = _points(diff) if diff and diff["n"] > 1 else "-"
         ok = de.success.any() if len(de) else False
         row |= {"confidence %": round(100 * metrics.confidence(de), 1) if ok else "-",
                 "mean evaluations": f"{de.evaluations.mean():,.0f}" if len(de) else "-",
                 "early stops %": round(100 * float((de.generations < maxiter).mean()), 1) if len(de) else "-"}
         rows.append(row)
     return pd.DataFrame(rows).set_index("network")
+
+
+def _mean_points(differences: pd.Series) -> str:
+    """Mean of paired differences (points) with its 95% t interval and n; no interval below
+    :data:`onepixel.stats.metrics.MIN_UNITS` pairs."""
+    n = len(differences)
+    if n < metrics.MIN_UNITS:
+        return f"{differences.mean():+.1f} (n={n}, too few for an interval)" if n else "-"
+    half = metrics.t_quantile(n - 1) * float(differences.std(ddof=1)) / np.sqrt(n)
+    mean = float(differences.mean())
+    return f"{mean:+.1f} [{mean - half:+.1f}, {mean + half:+.1f}] (n={n})"
+
+
+def paired_de_table(data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> pd.DataFrame:
+    """One row per variant whose DE shares more than one image with its control's: on those images,
+    the differences variant - control (points) of the DE success and of the share of attacks that
+    stopped before ``maxiter`` generations (Newcombe's paired interval), and of the confidence on
+    the images both fooled (the adversarial class's probability; mean difference, 95% t interval)."""
+    rows = []
+    for name, diff in de_differences(data).items():
+        ours, theirs = (data[n]["de"].set_index("image") for n in (name, control(name)))
+        both = ours.index.intersection(theirs.index)
+        ours, theirs = ours.loc[both], theirs.loc[both]
+        fooled = ours.success & theirs.success
+        stops = metrics.paired_difference(ours.generations < maxiter, theirs.generations < maxiter)
+        rows.append({"network": name, "control": control(name), "change": _change(name),
+                     "DE success - control": _points(diff),
+                     "confidence - control (both fooled)": _mean_points(100 * (ours.adv_prob - theirs.adv_prob)[fooled]),
+                     "early stops - control": _points(stops)})
+    return pd.DataFrame(rows).set_index("network") if rows else pd.DataFrame()
 
 
 def _seed(name: str) -> int:
@@ -231,11 +264,12 @@ def sentence(data: dict[str, dict[str, pd.DataFrame]]) -> str:
     return "No variant is trained and attacked yet."
 
 
-def findings(clean: pd.DataFrame, data: dict[str, dict[str, pd.DataFrame]]) -> str:
+def findings(clean: pd.DataFrame, data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> str:
     """Chapter 01's "What we found": the share of correctly classified images whose top probability
     exceeds 95% (``clean``: :func:`onepixel.publish.report.clean_confidence`), networks trained here
     against weights from elsewhere, each variant's share and exhaustive success against its
-    control's, the spread between seeds (:func:`seed_spread`) and the variants' verdict (:func:`sentence`)."""
+    control's, the paired DE differences (:func:`paired_de_table`), the spread between seeds
+    (:func:`seed_spread`) and the variants' verdict (:func:`sentence`)."""
     groups = {here: [f"{name} {clean.loc[name, CLEAN_HIGH]}" for name in clean.index if network(name).trained_here == here]
               for here in (True, False)}
     out = []
@@ -254,6 +288,12 @@ def findings(clean: pd.DataFrame, data: dict[str, dict[str, pd.DataFrame]]) -> s
     if exhaustive:
         out.append("- Exhaustive one-pixel success, each variant minus its control on the images both searched (points, "
                    f"95% interval): {'; '.join(exhaustive)}.")
+    paired = paired_de_table(data, maxiter)
+    if not paired.empty:
+        out.append("- DE on the same images, each variant minus its control (points, 95% interval): "
+                   + "; ".join(f"{name} ({r['change']}): success {r['DE success - control']}, confidence where both "
+                               f"fooled {r['confidence - control (both fooled)']}, early stops {r['early stops - control']}"
+                               for name, r in paired.iterrows()) + ".")
     spread = spread_sentence(seed_spread(data))
     if spread:
         out.append(f"- Seeds: {spread}")
