@@ -55,6 +55,8 @@ def test_training_table_reads_the_published_records_and_plans_the_variants():
     table = training_table(["allconv", "allconv_ls0", "resnet20"])
     assert list(table.index) == ["allconv", "allconv_ls0"], "resnet20 was not trained here"
     assert table.loc["allconv", "label smoothing"] == 0.1 and table.loc["allconv_ls0", "label smoothing"] == 0.0
+    assert table.loc["allconv", "trained on"] == "cpu, 2 threads", "its JSON record"
+    assert table.loc["allconv_ls0", "trained on"] == "cpu, 1 thread", "its committed record: beside the runner"
     shared, rest = shared_columns(table)
     assert "epochs 12" in shared and "label smoothing" in rest
 

@@ -52,7 +52,7 @@ def training_table(names: list[str]) -> pd.DataFrame:
         config = meta["config"] if meta else asdict(TrainConfig(**{"model": net.variant_of or name, **dict(net.recipe)}))
         rows.append({"network": name, "architecture": config["model"],
                      **{label: config[key] for key, label in RECIPE.items()},
-                     "trained on": (f"cpu, {meta['threads']} threads" if meta.get("device", "cpu") == "cpu"
+                     "trained on": (f"cpu, {meta['threads']} thread{'s' * (meta['threads'] != 1)}" if meta.get("device", "cpu") == "cpu"
                                     else meta["device"]) if meta else "-",
                      "train hours": round(meta["train_seconds"] / 3600, 2) if meta else "not trained yet",
                      "test accuracy %": round(100 * meta["test_accuracy_stored_fp16"], 2) if meta else "-"})
