@@ -93,7 +93,7 @@ def figures():
                                                         CLASSES)),
         ("class_heatmaps with images per class", lambda: geometry.class_heatmaps(
             {"allconv, 3 px": matrix, "nin, 5 px": matrix}, CLASSES,
-            images={"allconv, 3 px": pd.Series([3, 1, 2], index=[0, 1, 4]), "nin, 5 px": pd.Series(dtype=int)})),
+            images={"allconv, 3 px": pd.Series([3, 1, 2], index=[0, 1, 4]), "nin, 5 px": pd.Series([2], index=[3])})),
         ("from_to_bars", lambda: geometry.from_to_bars(
             {f"{m}, exhaustive": pd.DataFrame({"from": rng.random(10), "to": rng.random(10)}) for m in nets}, CLASSES)),
         ("targets_reached", lambda: plots.targets_reached({"allconv, 1 px": pd.Series(rng.integers(0, 9, 20)),

@@ -36,6 +36,10 @@ def _per_image(rows: pd.DataFrame) -> pd.Series:
     return rows.groupby("image").success.any() if len(rows) else pd.Series(dtype=bool)
 
 
+def _de_per_image(rows: pd.DataFrame) -> pd.Series:
+    return rows.set_index("image").success if len(rows) else pd.Series(dtype=bool)
+
+
 def _points(d: dict) -> str:
     return f"{100 * d['diff']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}] (n={d['n']})"
 
@@ -50,16 +54,16 @@ def _change(name: str) -> str:
 def differences(data: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str, dict]]:
     """Per variant whose control is measured: the paired differences variant - control of the
     exhaustive and the DE success, on the images both attacked (Newcombe's paired interval); a kind
-    with no rows stored for the variant is absent."""
+    with no rows stored for the variant or its control is absent."""
     out = {}
     for name in data:
         if network(name).variant_of is None or control(name) not in data:
             continue
         out[name] = {}
-        for kind, per_image in (("exhaustive", _per_image), ("de", lambda r: r.set_index("image").success)):
-            if not len(data[name][kind]):
-                continue
+        for kind, per_image in (("exhaustive", _per_image), ("de", _de_per_image)):
             ours, theirs = per_image(data[name][kind]), per_image(data[control(name)][kind])
+            if not len(ours) or not len(theirs):
+                continue
             both = ours.index.intersection(theirs.index)
             out[name][kind] = metrics.paired_difference(ours[both], theirs[both])
     return out
@@ -114,6 +118,7 @@ def variant_table(data: dict[str, dict[str, pd.DataFrame]], maxiter: int) -> pd.
 def _mean_points(differences: pd.Series) -> str:
     """Mean of paired differences (points) with its 95% t interval and n; no interval below
     :data:`onepixel.stats.metrics.MIN_UNITS` pairs."""
+    differences = differences.dropna()
     n = len(differences)
     if n < metrics.MIN_UNITS:
         return f"{differences.mean():+.1f} (n={n}, too few for an interval)" if n else "-"
@@ -146,37 +151,42 @@ def _seed(name: str) -> int:
 
 
 def seed_spread(data: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
-    """Per published network with a seed variant attacked by DE: on the images that it and all its
-    seed variants attacked, each seed's DE and exhaustive one-pixel success (%) and their spread
-    (largest minus smallest, points), next to the gap between the published network's rate on its
-    whole sample and the paper's Table VIII value. Empty when no seed variant has DE rows."""
+    """Per published network with DE rows and a seed variant with DE rows: on the images that it and
+    those seed variants attacked (at least two), each seed's DE and exhaustive one-pixel success (%)
+    and their spread (largest minus smallest, points), and on the same DE images the published
+    network's difference from the paper's Table VIII value. Empty when no network qualifies."""
     out = []
-    for base in (n for n in data if network(n).variant_of is None):
+    for base in (n for n in data if network(n).variant_of is None and len(data[n]["de"])):
         names = [base] + [n for n in data if network(n).variant_of == base and "seed" in dict(network(n).recipe)
                           and len(data[n]["de"])]
         if len(names) < 2:
             continue
         row = {"network": base, "seeds": ", ".join(str(_seed(n)) for n in names)}
-        for label, kind, per_image in (("DE", "de", lambda r: r.set_index("image").success),
-                                       ("exhaustive", "exhaustive", _per_image)):
+        for label, kind, per_image in (("DE", "de", _de_per_image), ("exhaustive", "exhaustive", _per_image)):
             successes = [per_image(data[n][kind]) for n in names]
             both = successes[0].index
             for s in successes[1:]:
                 both = both.intersection(s.index)
-            rates = [100 * float(s[both].mean()) if len(both) else np.nan for s in successes]
-            row |= {f"{label} images": len(both), f"{label} % by seed": ", ".join(f"{r:.1f}" for r in rates),
-                    f"{label} spread, points": round(max(rates) - min(rates), 1) if len(both) else np.nan}
-        row["gap to the paper, points"] = round(100 * float(data[base]["de"].success.mean())
-                                                - paper.ORIGINAL_TEST_SET[base]["untargeted"], 1)
+            rates = [100 * float(s[both].mean()) for s in successes]
+            row |= {f"{label} images": len(both),
+                    f"{label} % by seed": ", ".join(f"{r:.1f}" for r in rates) if len(both) > 1 else "-",
+                    f"{label} spread, points": round(max(rates) - min(rates), 1) if len(both) > 1 else "-"}
+            if label == "DE":
+                shared = both
+        if len(shared) < 2:
+            continue
+        row["published - paper, points"] = round(100 * float(_de_per_image(data[base]["de"])[shared].mean())
+                                                 - paper.ORIGINAL_TEST_SET[base]["untargeted"], 1)
         out.append(row)
     return pd.DataFrame(out).set_index("network") if out else pd.DataFrame()
 
 
 def spread_sentence(spread: pd.DataFrame) -> str:
-    """The seed spread of :func:`seed_spread` against each network's gap to the paper, or ""."""
+    """The seed spread of :func:`seed_spread` beside the published network's difference from the
+    paper on the same images, or "" (the verdict with intervals is :func:`sentence`'s)."""
     parts = [f"{paper.PAPER_NAME[base]} seeds {r['seeds']}: DE success {r['DE % by seed']}% on the same "
-             f"{r['DE images']} images, a spread of {r['DE spread, points']:.1f} points against a gap of "
-             f"{r['gap to the paper, points']:+.1f} to the paper ({'as large as' if r['DE spread, points'] >= abs(r['gap to the paper, points']) else 'smaller than'} the gap)"
+             f"{r['DE images']} images, a spread of {r['DE spread, points']:.1f} points; on them the published network "
+             f"is {r['published - paper, points']:+.1f} points from the paper's value"
              for base, r in spread.iterrows()]
     return "; ".join(parts) + "." if parts else ""
 
@@ -259,8 +269,8 @@ def sentence(data: dict[str, dict[str, pd.DataFrame]]) -> str:
     if parts:
         return " ".join(parts)
     if any(network(n).variant_of for n in data):
-        return ("No variant's DE attack shares more than one image with its control's yet, so the gap to the paper's "
-                "value cannot be compared; the table's exhaustive columns compare what is stored.")
+        return ("No variant's DE attack shares more than one image with its control's yet, so no change of training "
+                "can be set against the gap to the paper's value yet.")
     return "No variant is trained and attacked yet."
 
 
@@ -291,8 +301,8 @@ def findings(clean: pd.DataFrame, data: dict[str, dict[str, pd.DataFrame]], maxi
     paired = paired_de_table(data, maxiter)
     if not paired.empty:
         out.append("- DE on the same images, each variant minus its control (points, 95% interval): "
-                   + "; ".join(f"{name} ({r['change']}): success {r['DE success - control']}, confidence where both "
-                               f"fooled {r['confidence - control (both fooled)']}, early stops {r['early stops - control']}"
+                   + "; ".join(f"{name} ({r['change']}): confidence where both fooled "
+                               f"{r['confidence - control (both fooled)']}, early stops {r['early stops - control']}"
                                for name, r in paired.iterrows()) + ".")
     spread = spread_sentence(seed_spread(data))
     if spread:
